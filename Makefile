@@ -1,0 +1,31 @@
+# The two set-up commands of the README, plus conveniences.
+#   make demo   install missing Debian packages, build, run the demo
+#   make test   install missing Debian packages, build, run every test
+.PHONY: deps build demo test bench lint format clean
+
+JOBS := $(shell nproc)
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j$(JOBS)
+
+demo: build
+	/usr/bin/python3 demo/demo.py --build-dir build
+
+test: deps
+	scripts/test-all.sh
+
+bench: build
+	/usr/bin/python3 bench/bench_plugin.py --build-dir build
+
+lint:
+	scripts/lint.sh
+
+format:
+	clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]' 'bench/*.[ch]')
+
+clean:
+	rm -rf build build-asan build-fuzz

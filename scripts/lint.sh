@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Style and static analysis: the C sources follow .clang-format, and cppcheck
+# finds nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t sources < <(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 2>/dev/null || find src tests -name '*.[ch]')
+clang-format --dry-run --Werror "${sources[@]}"
+cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
+  --inline-suppr --suppress=missingIncludeSystem -I src src
+echo "lint: clean"

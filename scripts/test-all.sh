@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Every test, in the order `make test` runs them: style and static checks,
+# the unit tests (ctest), the integration tests (pytest against the real
+# binary and the KMS emulator), a bounded fuzz run of the HCL parser, then the
+# unit and integration tests again on an ASan+UBSan build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+JOBS=$(nproc)
+
+stage() { printf '\n==== %s ====\n' "$*"; }
+
+stage "static checks"
+scripts/lint.sh
+
+stage "build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$JOBS"
+
+stage "fuzz: HCL parser (bounded run)"
+cmake -S . -B build-fuzz -DFUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_C_COMPILER=clang >/dev/null
+cmake --build build-fuzz -j"$JOBS" --target fuzz_hcl
+scripts/fuzz.sh build-fuzz/tests/fuzz/fuzz_hcl 60
+
+stage "sanitizer build (ASan + UBSan)"
+cmake -S . -B build-asan -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j"$JOBS"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+stage "unit tests (ASan + UBSan)"
+ctest --test-dir build-asan --output-on-failure -j"$JOBS"
+
+stage "integration tests (ASan + UBSan binary)"
+KM_BUILD_DIR=build-asan $PY -m pytest -q tests/integration
+
+stage "unit tests"
+ctest --test-dir build --output-on-failure -j"$JOBS"
+
+stage "emulator and integration tests"
+KM_BUILD_DIR=build $PY -m pytest -q tests/emulator tests/integration

@@ -1,0 +1,149 @@
+/* Typed AWS KMS (and STS GetCallerIdentity) client: the only interface the
+ * KeyManager uses to reach AWS. JSON 1.1 protocol, SigV4 signing, the
+ * credential chain, endpoints and standard-mode retries live behind it.
+ * All functions are thread-safe; they return 0 on success and -1 with err
+ * filled on failure. Point `endpoint` at the test emulator to test against it. */
+#ifndef KM_AWS_KMS_H
+#define KM_AWS_KMS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aws/aws_error.h"
+
+typedef struct {
+    const char *region;            /* required */
+    const char *endpoint;          /* custom KMS URL; NULL: env, then derived */
+    const char *ca_bundle;         /* extra CA file for a custom endpoint, or NULL */
+    bool use_fips_endpoint;        /* also AWS_USE_FIPS_ENDPOINT=true */
+    const char *access_key_id;     /* from config, or NULL */
+    const char *secret_access_key; /* from config, or NULL */
+    int max_attempts;              /* 0: default 3 */
+    int connect_timeout_ms;        /* 0: default */
+    int request_timeout_ms;        /* 0: default */
+    size_t pool_size;              /* connections kept alive; 0: default */
+} aws_client_config;
+
+/* Per-call context: a deadline and a cancellation flag (both optional). */
+typedef struct {
+    int64_t deadline_ms;          /* CLOCK_MONOTONIC milliseconds; 0: none */
+    const atomic_bool *cancelled; /* NULL: never cancelled */
+} aws_call_ctx;
+
+typedef struct kms_client kms_client;
+
+kms_client *kms_client_new(const aws_client_config *config, aws_error *err);
+void kms_client_free(kms_client *client);
+/* Where requests go (for logs and tests), e.g. "https://kms.us-east-2.amazonaws.com". */
+const char *kms_client_endpoint(const kms_client *client);
+
+typedef enum {
+    KMS_KEY_SPEC_UNKNOWN = 0,
+    KMS_KEY_SPEC_RSA_2048,
+    KMS_KEY_SPEC_RSA_4096,
+    KMS_KEY_SPEC_ECC_NIST_P256,
+    KMS_KEY_SPEC_ECC_NIST_P384,
+} kms_key_spec;
+
+const char *kms_key_spec_name(kms_key_spec spec); /* "RSA_2048", ... */
+kms_key_spec kms_key_spec_parse(const char *name);
+
+typedef struct {
+    char key_id[64]; /* the key's UUID */
+    char arn[256];
+    char key_state[32]; /* "Enabled", "Disabled", "PendingDeletion", ... */
+    bool enabled;
+    char description[1024];
+    char key_manager[16]; /* "CUSTOMER" or "AWS" */
+    double creation_date; /* epoch seconds */
+    kms_key_spec key_spec;
+} kms_key_metadata;
+
+typedef struct {
+    char key_id[256]; /* ARN of the key, as KMS returns it */
+    kms_key_spec key_spec;
+    uint8_t *der; /* DER SubjectPublicKeyInfo, malloc'd */
+    size_t der_len;
+} kms_public_key;
+void kms_public_key_clear(kms_public_key *key);
+
+typedef struct {
+    char alias_name[257]; /* "alias/..." */
+    char alias_arn[512];
+    char target_key_id[64]; /* "" for AWS-managed aliases without a target */
+    double creation_date;
+    double last_updated_date;
+} kms_alias;
+
+typedef struct {
+    kms_alias *aliases; /* malloc'd */
+    size_t count;
+    bool truncated;
+    char next_marker[1024];
+} kms_alias_page;
+void kms_alias_page_clear(kms_alias_page *page);
+
+typedef struct {
+    char key_id[64];
+    char arn[256];
+} kms_key_entry;
+
+typedef struct {
+    kms_key_entry *keys; /* malloc'd */
+    size_t count;
+    bool truncated;
+    char next_marker[1024];
+} kms_key_page;
+void kms_key_page_clear(kms_key_page *page);
+
+typedef struct {
+    const char *key;
+    const char *value;
+} kms_tag;
+
+typedef struct {
+    kms_key_spec key_spec; /* KeyUsage is always SIGN_VERIFY */
+    const char *description;
+    const char *policy; /* JSON document, or NULL for KMS's default */
+    const kms_tag *tags;
+    size_t tag_count;
+} kms_create_key_input;
+
+typedef struct {
+    char account[32];
+    char arn[512];
+    char user_id[256];
+} sts_identity;
+
+int kms_create_key(kms_client *client, const aws_call_ctx *ctx, const kms_create_key_input *input,
+                   kms_key_metadata *out, aws_error *err);
+int kms_describe_key(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                     kms_key_metadata *out, aws_error *err);
+int kms_get_public_key(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                       kms_public_key *out, aws_error *err);
+/* Sign with MessageType DIGEST; algorithm is KMS's name ("ECDSA_SHA_256", ...).
+ * *signature is malloc'd. */
+int kms_sign(kms_client *client, const aws_call_ctx *ctx, const char *key_id, const uint8_t *digest,
+             size_t digest_len, const char *algorithm, uint8_t **signature, size_t *signature_len,
+             aws_error *err);
+int kms_create_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,
+                     const char *target_key_id, aws_error *err);
+int kms_update_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,
+                     const char *target_key_id, aws_error *err);
+int kms_delete_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,
+                     aws_error *err);
+/* One page. key_id (a filter) and marker may be NULL; limit 0 means KMS's default. */
+int kms_list_aliases(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                     const char *marker, int limit, kms_alias_page *out, aws_error *err);
+int kms_list_keys(kms_client *client, const aws_call_ctx *ctx, const char *marker, int limit,
+                  kms_key_page *out, aws_error *err);
+int kms_schedule_key_deletion(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                              int pending_window_days, aws_error *err);
+int kms_tag_resource(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                     const kms_tag *tags, size_t tag_count, aws_error *err);
+int sts_get_caller_identity(kms_client *client, const aws_call_ctx *ctx, sts_identity *out,
+                            aws_error *err);
+
+#endif

@@ -1,0 +1,68 @@
+/* The plugin's configuration: SPIRE's hcl_configuration text checked against
+ * one schema table (schema.c) and turned into a plugin_config. Every problem
+ * is reported (one note each, naming the key and line:column); secrets never
+ * appear in notes. */
+#ifndef KM_CONFIG_H
+#define KM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/log.h"
+
+typedef struct {
+    char *key;
+    char *value;
+} config_tag;
+
+typedef struct plugin_config {
+    char *trust_domain; /* from CoreConfiguration, validated */
+
+    /* AWS access: NULL means "not set" (the credential chain decides). */
+    char *access_key_id;
+    char *secret_access_key;
+    char *region;
+    char *endpoint;  /* custom KMS endpoint URL, or NULL */
+    char *ca_bundle; /* PEM file to trust for a custom endpoint, or NULL */
+    bool use_fips_endpoint;
+    int max_attempts; /* AWS retry attempts, default 3 */
+
+    /* Server identity: exactly one of these two is non-NULL. */
+    char *key_identifier_file; /* key_metadata_file or key_identifier_file */
+    char *key_identifier_value;
+
+    /* Key creation. */
+    char *key_policy_file; /* as configured, or NULL */
+    char *key_policy;      /* its contents (a JSON document), or NULL */
+    config_tag *key_tags;
+    size_t key_tag_count;
+
+    log_level log_level; /* default info */
+
+    /* Fleet tasks (advanced; milliseconds). */
+    int64_t refresh_aliases_interval_ms; /* 6h */
+    int64_t dispose_aliases_interval_ms; /* 24h */
+    int64_t dispose_keys_interval_ms;    /* 48h */
+    int64_t stale_alias_age_ms;          /* 336h */
+    int64_t orphan_key_age_ms;           /* 48h */
+} plugin_config;
+
+typedef struct {
+    char **items;
+    size_t count;
+} config_notes;
+
+/* Parses hcl_text (HCL v1 or JSON) and checks it, with trust_domain from the
+ * core configuration. Returns a new config, or NULL with at least one note per
+ * problem in notes (which the caller clears). */
+plugin_config *config_load(const char *hcl_text, const char *trust_domain, config_notes *notes);
+void config_free(plugin_config *config);
+
+void config_notes_add(config_notes *notes, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+void config_notes_clear(config_notes *notes);
+/* All notes joined with separator, malloc'd ("" when there are none). */
+char *config_notes_join(const config_notes *notes, const char *separator);
+
+#endif

@@ -1,0 +1,119 @@
+/* The KeyManager: SPIRE's view of keys (ids, types, public keys, signing)
+ * mapped onto KMS keys and aliases alias/SPIRE_SERVER/{TD}/{SERVER_ID}/{KEY_ID}.
+ * This is the API the gRPC face calls; it knows nothing of protobuf.
+ * Every function is thread-safe. Failures fill km_status with a gRPC status
+ * code and a message an operator can act on (KMS code and text included). */
+#ifndef KM_KEYMANAGER_H
+#define KM_KEYMANAGER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+/* Values are the wire enum values of spire.plugin.server.keymanager.v1. */
+typedef enum {
+    KM_KEY_TYPE_UNSPECIFIED = 0,
+    KM_KEY_TYPE_EC_P256 = 1,
+    KM_KEY_TYPE_EC_P384 = 2,
+    KM_KEY_TYPE_RSA_2048 = 3,
+    KM_KEY_TYPE_RSA_4096 = 4,
+} km_key_type;
+
+typedef enum {
+    KM_HASH_UNSPECIFIED = 0,
+    KM_HASH_SHA224 = 4,
+    KM_HASH_SHA256 = 5,
+    KM_HASH_SHA384 = 6,
+    KM_HASH_SHA512 = 7,
+    KM_HASH_SHA3_224 = 10,
+    KM_HASH_SHA3_256 = 11,
+    KM_HASH_SHA3_384 = 12,
+    KM_HASH_SHA3_512 = 13,
+    KM_HASH_SHA512_224 = 14,
+    KM_HASH_SHA512_256 = 15,
+} km_hash;
+
+/* gRPC status codes used in km_status.code. */
+enum {
+    KM_OK = 0,
+    KM_CANCELLED = 1,
+    KM_UNKNOWN = 2,
+    KM_INVALID_ARGUMENT = 3,
+    KM_DEADLINE_EXCEEDED = 4,
+    KM_NOT_FOUND = 5,
+    KM_ALREADY_EXISTS = 6,
+    KM_PERMISSION_DENIED = 7,
+    KM_RESOURCE_EXHAUSTED = 8,
+    KM_FAILED_PRECONDITION = 9,
+    KM_INTERNAL = 13,
+    KM_UNAVAILABLE = 14,
+};
+
+typedef struct {
+    int code; /* gRPC status code, KM_OK on success */
+    char message[1024];
+} km_status;
+
+typedef struct {
+    char *id;
+    km_key_type type;
+    uint8_t *pkix; /* DER SubjectPublicKeyInfo */
+    size_t pkix_len;
+    char fingerprint[65]; /* lowercase hex SHA-256 of pkix */
+} km_public_key;
+
+/* Signer options: a plain hash, or PSS with its own hash and salt length. */
+typedef struct {
+    km_hash hash;
+    bool pss;
+    int32_t pss_salt_length; /* -1 or 0: equal to hash length */
+} km_signer_opts;
+
+typedef struct {
+    uint8_t *signature;
+    size_t signature_len;
+    char key_fingerprint[65];
+} km_signature;
+
+/* The call's deadline and cancellation, as the gRPC face sees them. */
+typedef struct {
+    int64_t deadline_ms; /* CLOCK_MONOTONIC ms; 0: none */
+    const atomic_bool *cancelled;
+} km_call;
+
+typedef struct km_manager km_manager;
+
+km_manager *km_new(void);
+/* Stops background work, waits for it, frees everything. */
+void km_free(km_manager *manager);
+
+/* Applies a checked configuration: loads/creates the server id, connects to
+ * KMS, loads this server's keys. On success the new state replaces the old
+ * one atomically (in-flight calls finish with the old); on failure the old
+ * state stays. Takes no ownership of config. */
+int km_configure(km_manager *manager, const plugin_config *config, km_status *status);
+bool km_is_configured(km_manager *manager);
+
+int km_generate_key(km_manager *manager, const km_call *call, const char *key_id, km_key_type type,
+                    km_public_key *out, km_status *status);
+int km_get_public_key(km_manager *manager, const char *key_id, km_public_key *out,
+                      km_status *status);
+/* *keys is a malloc'd array of *count keys; free with km_public_keys_free. */
+int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count, km_status *status);
+int km_sign_data(km_manager *manager, const km_call *call, const char *key_id, const uint8_t *data,
+                 size_t data_len, const km_signer_opts *opts, km_signature *out, km_status *status);
+
+/* Stops background work (tasks, deletion queue) within its bound; logs what
+ * the deletion queue could not finish. Safe to call more than once. */
+void km_shutdown(km_manager *manager);
+
+void km_public_key_clear(km_public_key *key);
+void km_public_keys_free(km_public_key *keys, size_t count);
+void km_signature_clear(km_signature *signature);
+void km_status_set(km_status *status, int code, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,15 @@
+/* Entry point: SPIRE starts us with the magic cookie in the environment and
+ * gets the go-plugin server; anyone else gets the operator command line. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "plugin/plugin.h"
+
+int main(int argc, char **argv)
+{
+    const char *cookie = getenv(PLUGIN_COOKIE_KEY);
+    if (cookie != NULL && strcmp(cookie, PLUGIN_COOKIE_VALUE) == 0)
+        return plugin_serve();
+    return cli_main(argc, argv);
+}
