@@ -1,0 +1,53 @@
+/* HTTPS for the AWS layer on libcurl: a pool of keep-alive handles shared by
+ * all threads, TLS verification, proxies from the environment, timeouts, and
+ * optional SigV4 signing by curl (CURLOPT_AWS_SIGV4). */
+#ifndef KM_AWS_HTTP_H
+#define KM_AWS_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aws/aws_error.h"
+#include "aws/credentials.h"
+
+typedef struct aws_http aws_http;
+
+typedef struct {
+    size_t pool_size;       /* handles kept alive; 0: default (8) */
+    int connect_timeout_ms; /* 0: default (5000) */
+    int request_timeout_ms; /* 0: default (15000) */
+    const char *ca_bundle;  /* extra CA file, or NULL for the system store */
+} aws_http_options;
+
+typedef struct {
+    const char *method; /* "GET", "PUT", "POST" */
+    const char *url;
+    const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+    const char *body;           /* may be NULL */
+    size_t body_len;
+    const char *sigv4_scope;            /* e.g. "aws:amz:us-east-2:kms"; NULL: unsigned */
+    const aws_credentials *credentials; /* required when sigv4_scope is set */
+    int64_t deadline_ms;                /* CLOCK_MONOTONIC ms; 0: options' timeout only */
+    int timeout_ms;                     /* 0: options' request timeout */
+} aws_http_request;
+
+typedef struct {
+    long status; /* HTTP status */
+    char *body;  /* malloc'd, NUL-terminated */
+    size_t body_len;
+    char request_id[96]; /* x-amzn-RequestId, or "" */
+} aws_http_response;
+
+aws_http *aws_http_new(const aws_http_options *options);
+void aws_http_free(aws_http *http);
+
+/* Performs one HTTP exchange (no retries). Returns 0 when an HTTP answer of any
+ * status arrived; -1 with err (AWS_ERR_TRANSPORT or AWS_ERR_TIMEOUT) otherwise. */
+int aws_http_perform(aws_http *http, const aws_http_request *request, aws_http_response *response,
+                     aws_error *err);
+void aws_http_response_clear(aws_http_response *response);
+
+/* Milliseconds on CLOCK_MONOTONIC (the clock deadlines use). */
+int64_t aws_monotonic_ms(void);
+
+#endif

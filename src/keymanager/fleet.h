@@ -1,0 +1,50 @@
+/* Fleet tasks (the spec's second half), each on its own period:
+ *   refresh aliases  every refresh_aliases_interval: UpdateAlias each of our
+ *                    aliases to its current target (after DescribeKey shows the
+ *                    alias still points where our cache says)
+ *   dispose aliases  every dispose_aliases_interval: aliases of this trust
+ *                    domain, other servers, LastUpdatedDate older than
+ *                    stale_alias_age -> DeleteAlias + queue key deletion
+ *   dispose keys     every dispose_keys_interval: enabled keys of this trust
+ *                    domain (by Description) with no alias, older than
+ *                    orphan_key_age -> queue deletion
+ * All tasks stop promptly on fleet_stop. */
+#ifndef KM_FLEET_H
+#define KM_FLEET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aws/kms.h"
+#include "keymanager/deletion_queue.h"
+
+typedef struct {
+    char *alias_name;
+    char *key_id; /* the KMS key id (or ARN) our cache says the alias targets */
+} fleet_alias;
+
+/* Fills a malloc'd snapshot of our live aliases (free with fleet_aliases_free). */
+typedef int (*fleet_own_aliases_fn)(void *ctx, fleet_alias **aliases, size_t *count);
+
+typedef struct {
+    kms_client *kms;
+    deletion_queue *deletions;
+    const char *trust_domain;
+    const char *server_id;
+    fleet_own_aliases_fn own_aliases;
+    void *own_aliases_ctx;
+    int64_t refresh_aliases_interval_ms;
+    int64_t dispose_aliases_interval_ms;
+    int64_t dispose_keys_interval_ms;
+    int64_t stale_alias_age_ms;
+    int64_t orphan_key_age_ms;
+} fleet_options;
+
+typedef struct fleet fleet;
+
+fleet *fleet_start(const fleet_options *options);
+/* Stops all tasks (an in-flight KMS call finishes first) and frees. */
+void fleet_stop(fleet *fleet);
+void fleet_aliases_free(fleet_alias *aliases, size_t count);
+
+#endif
