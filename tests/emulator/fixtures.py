@@ -1,0 +1,1 @@
+"""pytest fixtures for the KMS emulator (filled in by the emulator work)."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for the plugin host harness (filled in by the plugin-face work)."""
