@@ -1,0 +1,640 @@
+"""AWS KMS emulator for the plugin's tests, demo and benchmarks (loopback only).
+
+One HTTP/1.1 keep-alive server on 127.0.0.1 (ephemeral port) serves:
+  * KMS, JSON 1.1 (POST /, X-Amz-Target: TrentService.<Op>): CreateKey,
+    DescribeKey, GetPublicKey, Sign, Verify, CreateAlias, UpdateAlias,
+    DeleteAlias, ListAliases, ListKeys, ScheduleKeyDeletion, CancelKeyDeletion,
+    DisableKey, EnableKey, TagResource, ListResourceTags. Every request is
+    SigV4-verified (service "kms", the emulator's region) with botocore's
+    signer and validated against botocore's KMS model. Stricter than AWS in
+    two ways, to catch client bugs: unknown JSON members and an empty body are
+    SerializationExceptions. Keys are SIGN_VERIFY RSA_2048, RSA_4096,
+    ECC_NIST_P256, ECC_NIST_P384 (others: UnsupportedOperationException).
+    As in AWS, DescribeKey/GetPublicKey/Sign/Verify accept a key id, key ARN,
+    alias name or alias ARN; the other operations take a key id or key ARN.
+  * STS, query protocol (POST / form-encoded, Action=GetCallerIdentity |
+    AssumeRole (both SigV4 "sts") | AssumeRoleWithWebIdentity (unsigned)).
+  * IMDSv2 (PUT /latest/api/token, GET /latest/meta-data/iam/security-credentials/[ROLE])
+    and the container endpoint (GET /container-credentials/<anything>, header
+    Authorization must equal the configured container token).
+  * The control API: POST /_emulator/<method> with a JSON object of keyword
+    arguments -> {"result": ...} (loopback clients only, no auth), for the
+    methods listed in CONTROL_METHODS.
+
+Python API (stable):
+    emu = Emulator(region="us-east-2", account="111122223333", state_file=None).start()
+    emu.url, emu.sts_url, emu.imds_url (the same base URL), emu.container_url
+    emu.access_key_id, emu.secret_access_key  (default "AKIDEMULATOR"/"emulator-secret")
+    emu.plugin_env() -> {"AWS_ACCESS_KEY_ID": ..., "AWS_SECRET_ACCESS_KEY": ...}
+    emu.stop()  (also a context manager)
+    add_credentials(akid, secret, session_token=None, expiration=None)
+    inject(operation, fault, count=1, latency_ms=0); clear_faults()
+        operation: a KMS op ("Sign"), "*" (any KMS op), an STS Action, or
+        "imds_token" / "imds_role" / "imds_credentials" / "container_credentials".
+        fault: throttle | 500 | 503 | limit | access_denied | drop | latency.
+        KMS answers ThrottlingException 400, KMSInternalException 500,
+        ServiceUnavailableException 503, LimitExceededException 400,
+        AccessDeniedException 400; STS Throttling 400, InternalFailure 500,
+        ServiceUnavailable 503, LimitExceeded 400, AccessDenied 403; IMDS and
+        container plain 429/500/503/429/403. drop closes the connection
+        unanswered; latency (or latency_ms with any fault) delays first.
+    calls(operation=None) -> {label: count} (or one count); reset_calls()
+        Counts every request, failed and injected ones included, under the
+        labels above (unknown KMS targets: "UnknownOperation"). A fault is
+        taken when the request is counted, before authentication.
+    now(); advance_clock(seconds)   the emulator clock (CreationDate, alias
+        dates, key deletion); SigV4 skew and credential expiry use the real clock.
+    create_key(spec, description="", creation_date=None) -> key id
+    create_alias(name, key_id, last_updated=None); disable_key(key_id)
+    set_alias_last_updated(alias_name, epoch_seconds); set_key_creation_date(key_id, epoch_seconds)
+    state() -> {"keys": [{id, arn, spec, state, description, creation_date,
+                          deletion_date, tags}], "aliases": [{name, arn, key_id,
+                          creation_date, last_updated}]}
+    configure(temp_credential_seconds=, container_token=, imds_role_name=,
+              expected_web_identity_token=)   (also plain attributes)
+    web_identity_tokens() -> tokens received by AssumeRoleWithWebIdentity
+
+Process mode:
+    /usr/bin/python3 tests/emulator/kms_emulator.py --port 0 [--region us-east-2] [--state-file F]
+prints "KMS_EMULATOR_URL=http://127.0.0.1:PORT" and serves until SIGTERM.
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+try:
+    from . import cred_sources as creds
+    from .kms_store import RSA_POOL, KmsStore
+    from .model_check import ApiError, operation_names, validate
+    from .sigv4_check import verify as verify_sigv4
+except ImportError:  # run as a script
+    import cred_sources as creds
+    from kms_store import RSA_POOL, KmsStore
+    from model_check import ApiError, operation_names, validate
+    from sigv4_check import verify as verify_sigv4
+
+DEFAULT_AKID = "AKIDEMULATOR"
+DEFAULT_SECRET = "emulator-secret"
+KMS_TARGET_PREFIX = "TrentService."
+KMS_OPERATIONS = frozenset(name[3:] for name in dir(KmsStore) if name.startswith("op_"))
+STS_ACTIONS = ("GetCallerIdentity", "AssumeRole", "AssumeRoleWithWebIdentity")
+CREDENTIAL_LABELS = ("imds_token", "imds_role", "imds_credentials", "container_credentials")
+FAULTS = ("throttle", "500", "503", "limit", "access_denied", "drop", "latency")
+CONTROL_METHODS = ("inject", "clear_faults", "calls", "reset_calls", "now", "advance_clock",
+                   "create_key", "create_alias", "disable_key", "set_alias_last_updated",
+                   "set_key_creation_date", "state", "add_credentials", "configure",
+                   "web_identity_tokens")
+KMS_FAULT_ERRORS = {
+    "throttle": (400, "ThrottlingException", "Rate exceeded"),
+    "500": (500, "KMSInternalException", "KMS internal error (injected by the emulator)"),
+    "503": (503, "ServiceUnavailableException", "Service unavailable (injected by the emulator)"),
+    "limit": (400, "LimitExceededException", "Limit exceeded (injected by the emulator)"),
+    "access_denied": (400, "AccessDeniedException",
+                      "User is not authorized to perform this operation (injected by the "
+                      "emulator)"),
+}
+STS_FAULT_ERRORS = {
+    "throttle": (400, "Throttling", "Rate exceeded"),
+    "500": (500, "InternalFailure", "Internal failure (injected by the emulator)"),
+    "503": (503, "ServiceUnavailable", "Service unavailable (injected by the emulator)"),
+    "limit": (400, "LimitExceeded", "Limit exceeded (injected by the emulator)"),
+    "access_denied": (403, "AccessDenied", "Not authorized (injected by the emulator)"),
+}
+PLAIN_FAULT_STATUS = {"throttle": 429, "500": 500, "503": 503, "limit": 429,
+                      "access_denied": 403}
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+           404: "Not Found", 405: "Method Not Allowed", 411: "Length Required",
+           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class _Answer:
+    """One HTTP answer; drop=True closes the connection without answering."""
+
+    def __init__(self, status=200, body=b"", content_type="application/json", drop=False):
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.drop = drop
+
+
+def _json_answer(status, document, content_type="application/x-amz-json-1.1"):
+    body = b"" if document is None else json.dumps(document).encode()
+    return _Answer(status, body, content_type)
+
+
+def _kms_error(error):
+    return _json_answer(error.status, {"__type": error.code, "message": error.message})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "kms-emulator"
+    sys_version = ""
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection, True)
+
+    def finish(self):
+        self.server.track(self.connection, False)
+        super().finish()
+
+    def log_message(self, format, *args):  # noqa: A002 (http.server's signature)
+        if self.server.emulator.verbose:
+            super().log_message(format, *args)
+
+    def do_POST(self):
+        self._serve()
+
+    def do_GET(self):
+        self._serve()
+
+    def do_PUT(self):
+        self._serve()
+
+    def _read_body(self):
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b"" if self.command == "GET" else None
+        return self.rfile.read(int(length))
+
+    def _serve(self):
+        request_id = creds.new_request_id()
+        try:
+            body = self._read_body()
+            if body is None:
+                answer = _Answer(411, b"Content-Length required\n", "text/plain")
+            else:
+                answer = self.server.emulator.route(self, body, request_id)
+        except (ConnectionError, TimeoutError):
+            raise
+        except Exception as error:  # an emulator bug or an unreadable request: say so
+            traceback.print_exc()
+            self.close_connection = True
+            answer = _kms_error(ApiError("InternalFailure", f"KMS emulator error: {error!r}",
+                                        500))
+        if answer.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self._write(answer, request_id)
+
+    def _write(self, answer, request_id):
+        head = [f"HTTP/1.1 {answer.status} {REASONS.get(answer.status, 'Status')}",
+                f"Content-Type: {answer.content_type}",
+                f"Content-Length: {len(answer.body)}",
+                f"x-amzn-RequestId: {request_id}",
+                f"Date: {self.date_time_string()}"]
+        if self.close_connection:
+            head.append("Connection: close")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode() + answer.body
+        self.wfile.write(data)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, address, emulator):
+        self.emulator = emulator
+        self._connections = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # the client went away
+        super().handle_error(request, client_address)
+
+    def track(self, connection, open_):
+        with self._connections_lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def close_all_connections(self):
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class Emulator:
+    """The KMS/STS/IMDS/container emulator (see the module docstring)."""
+
+    def __init__(self, region="us-east-2", account="111122223333", state_file=None,
+                 port=0, verbose=False):
+        self.region = region
+        self.account = account
+        self.state_file = state_file
+        self.verbose = verbose
+        self.access_key_id = DEFAULT_AKID
+        self.secret_access_key = DEFAULT_SECRET
+        self.temp_credential_seconds = None
+        self.container_token = "emulator-container-token"
+        self.imds_role_name = "spire-server-role"
+        self.expected_web_identity_token = None
+        self._port = port
+        self._clock_offset = 0.0
+        self._lock = threading.Lock()
+        self._faults = []
+        self._calls = {}
+        self._web_identity_tokens = []
+        self._server = None
+        self._thread = None
+        self.credentials = creds.CredentialTable(account)
+        self.credentials.add(DEFAULT_AKID, DEFAULT_SECRET)
+        self.imds_tokens = creds.ImdsTokens()
+        self.store = KmsStore(region, account, self.now, self._save_state)
+        if state_file and os.path.exists(state_file):
+            with open(state_file, encoding="utf-8") as handle:
+                saved = json.load(handle)
+            self._clock_offset = saved.get("clock_offset", 0.0)
+            self.store.load_dict(saved)
+
+    # -- lifecycle --------------------------------------------------------
+    def start(self):
+        RSA_POOL.ensure_started()
+        self._server = _Server(("127.0.0.1", self._port), self)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="kms-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.close_all_connections()
+        self._thread.join()
+        self._server = None
+
+    def __enter__(self):
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def port(self):
+        return self._server.server_address[1]
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    sts_url = url
+    imds_url = url
+
+    @property
+    def container_url(self):
+        return f"{self.url}/container-credentials/emulator"
+
+    def plugin_env(self):
+        """Environment for a plugin process using the default credentials."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
+
+    # -- control API --------------------------------------------------------
+    def add_credentials(self, akid, secret, session_token=None, expiration=None):
+        self.credentials.add(akid, secret, session_token, expiration)
+
+    def configure(self, **settings):
+        allowed = ("temp_credential_seconds", "container_token", "imds_role_name",
+                   "expected_web_identity_token")
+        for name, value in settings.items():
+            if name not in allowed:
+                raise ValueError(f"unknown setting {name!r}; settable: {', '.join(allowed)}")
+            setattr(self, name, value)
+
+    def inject(self, operation, fault, count=1, latency_ms=0):
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
+        known = KMS_OPERATIONS | set(STS_ACTIONS) | set(CREDENTIAL_LABELS) | {"*"}
+        if operation not in known:
+            raise ValueError(f"unknown operation {operation!r}")
+        with self._lock:
+            self._faults.append({"operation": operation, "fault": fault,
+                                 "remaining": int(count), "latency_ms": int(latency_ms)})
+
+    def clear_faults(self):
+        with self._lock:
+            self._faults.clear()
+
+    def calls(self, operation=None):
+        with self._lock:
+            if operation is not None:
+                return self._calls.get(operation, 0)
+            return dict(self._calls)
+
+    def reset_calls(self):
+        with self._lock:
+            self._calls.clear()
+
+    def now(self):
+        return time.time() + self._clock_offset
+
+    def advance_clock(self, seconds):
+        with self._lock:
+            self._clock_offset += float(seconds)
+        self._save_state()
+        return self.now()
+
+    def create_key(self, spec, description="", creation_date=None):
+        key = self.store.create_key(spec, description, creation_date)
+        self._save_state()
+        return key.id
+
+    def create_alias(self, name, key_id, last_updated=None):
+        self.store.create_alias(name, key_id, last_updated)
+        self._save_state()
+
+    def disable_key(self, key_id):
+        self.store.disable_key(key_id)
+        self._save_state()
+
+    def set_alias_last_updated(self, alias_name, epoch_seconds):
+        self.store.set_alias_last_updated(alias_name, epoch_seconds)
+        self._save_state()
+
+    def set_key_creation_date(self, key_id, epoch_seconds):
+        self.store.set_key_creation_date(key_id, epoch_seconds)
+        self._save_state()
+
+    def state(self):
+        return self.store.snapshot()
+
+    def web_identity_tokens(self):
+        with self._lock:
+            return list(self._web_identity_tokens)
+
+    # -- bookkeeping --------------------------------------------------------
+    def _save_state(self):
+        if not self.state_file:
+            return
+        data = self.store.to_dict()
+        data["clock_offset"] = self._clock_offset
+        folder = os.path.dirname(os.path.abspath(self.state_file))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".kms-emulator-state.")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle)
+            os.replace(tmp, self.state_file)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def _count_and_take_fault(self, label, is_kms):
+        with self._lock:
+            self._calls[label] = self._calls.get(label, 0) + 1
+            for fault in self._faults:
+                matches = fault["operation"] == label or (fault["operation"] == "*" and is_kms)
+                if matches and fault["remaining"] > 0:
+                    fault["remaining"] -= 1
+                    return dict(fault)
+        return None
+
+    @staticmethod
+    def _delay(fault):
+        if fault and fault["latency_ms"] > 0:
+            time.sleep(fault["latency_ms"] / 1000.0)  # the injected latency itself
+
+    # -- routing ------------------------------------------------------------
+    def route(self, handler, body, request_id):
+        path, _, query = handler.path.partition("?")
+        content_type = handler.headers.get("Content-Type", "")
+        if path.startswith("/_emulator/"):
+            return self._control(handler, path[len("/_emulator/"):], body)
+        if handler.command == "POST" and (handler.headers.get("X-Amz-Target") is not None
+                                          or content_type.startswith("application/x-amz-json")):
+            return self._kms(handler, body)
+        if handler.command == "POST" and content_type.startswith(
+                "application/x-www-form-urlencoded"):
+            return self._sts(handler, body, request_id)
+        if path.startswith("/latest/"):
+            return self._imds(handler, path)
+        if path.startswith("/container-credentials/"):
+            return self._container(handler)
+        return _Answer(404, b"Not found\n", "text/plain")
+
+    def _control(self, handler, method, body):
+        if not handler.client_address[0].startswith("127.") and handler.client_address[0] != "::1":
+            return _Answer(403, b'{"error": "control API is loopback only"}')
+        if method not in CONTROL_METHODS or handler.command != "POST":
+            return _json_answer(404, {"error": f"unknown control method {method!r}; one of "
+                                               + ", ".join(CONTROL_METHODS)}, "application/json")
+        try:
+            kwargs = json.loads(body or b"{}")
+            if not isinstance(kwargs, dict):
+                raise ValueError("the body must be a JSON object of keyword arguments")
+            result = getattr(self, method)(**kwargs)
+        except ApiError as error:
+            return _json_answer(400, {"error": error.code, "message": error.message},
+                                "application/json")
+        except (TypeError, ValueError) as error:
+            return _json_answer(400, {"error": "BadRequest", "message": str(error)},
+                                "application/json")
+        return _json_answer(200, {"result": result}, "application/json")
+
+    def _kms(self, handler, body):
+        target = handler.headers.get("X-Amz-Target", "")
+        operation = target[len(KMS_TARGET_PREFIX):] if target.startswith(
+            KMS_TARGET_PREFIX) else ""
+        label = operation if operation in KMS_OPERATIONS else "UnknownOperation"
+        fault = self._count_and_take_fault(label, True)
+        self._delay(fault)
+        if fault and fault["fault"] == "drop":
+            return _Answer(drop=True)
+        if fault and fault["fault"] in KMS_FAULT_ERRORS:
+            return _kms_error(ApiError(*reversed_fault(KMS_FAULT_ERRORS[fault["fault"]])))
+        try:
+            return self._kms_call(handler, operation, body)
+        except ApiError as error:
+            return _kms_error(error)
+
+    def _kms_call(self, handler, operation, body):
+        if operation not in KMS_OPERATIONS:
+            known = operation in operation_names("kms")
+            raise ApiError("UnknownOperationException",
+                           f"The KMS emulator does not implement {operation}" if known
+                           else f"Unknown operation in X-Amz-Target '{operation}'")
+        content_type = handler.headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type != "application/x-amz-json-1.1":
+            raise ApiError("SerializationException",
+                           "Content-Type must be application/x-amz-json-1.1")
+        verify_sigv4(handler.command, handler.path, handler.headers, body, "kms", self.region,
+                     self.credentials.get)
+        try:
+            params = json.loads(body)
+        except ValueError:
+            raise ApiError("SerializationException",
+                           "The request body is not a JSON document") from None
+        params = validate("kms", operation, params)
+        return _json_answer(200, getattr(self.store, "op_" + operation)(params))
+
+    def _sts(self, handler, body, request_id):
+        params = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"),
+                                             keep_blank_values=True))
+        action = params.get("Action", "")
+        fault = self._count_and_take_fault(action if action in STS_ACTIONS else
+                                           "UnknownSTSAction", False)
+        self._delay(fault)
+        if fault and fault["fault"] == "drop":
+            return _Answer(drop=True)
+        try:
+            if fault and fault["fault"] in STS_FAULT_ERRORS:
+                raise ApiError(*reversed_fault(STS_FAULT_ERRORS[fault["fault"]]))
+            document = self._sts_call(handler, action, params, body, request_id)
+            return _Answer(200, document, "text/xml")
+        except ApiError as error:
+            return _Answer(error.status, creds.sts_error_xml(error.code, error.message,
+                                                             request_id, error.status < 500),
+                           "text/xml")
+
+    def _sts_call(self, handler, action, params, body, request_id):
+        if action not in STS_ACTIONS:
+            raise ApiError("InvalidAction", f"Could not find operation {action} for version "
+                           "2011-06-15 (the emulator serves " + ", ".join(STS_ACTIONS) + ")")
+        if params.get("Version") != "2011-06-15":
+            raise ApiError("InvalidAction", "Version must be 2011-06-15")
+        caller = None
+        if action != "AssumeRoleWithWebIdentity":
+            _, caller = verify_sigv4(handler.command, handler.path, handler.headers, body,
+                                     "sts", self.region, self.credentials.get)
+        typed = creds.sts_params(params)
+        if action == "GetCallerIdentity":
+            return creds.sts_result_xml(action, [("Arn", caller["arn"]),
+                                                 ("UserId", caller["user_id"]),
+                                                 ("Account", self.account)], request_id)
+        if action == "AssumeRoleWithWebIdentity":
+            self._check_web_identity(typed["WebIdentityToken"])
+        lifetime = self.temp_credential_seconds
+        if lifetime is None:
+            lifetime = typed.get("DurationSeconds", creds.DEFAULT_TEMP_SECONDS)
+        issued = self.credentials.issue_temporary(lifetime, creds.role_name_of(typed["RoleArn"]),
+                                                  typed["RoleSessionName"])
+        children = creds.assumed_role_children(issued, typed,
+                                               action == "AssumeRoleWithWebIdentity")
+        return creds.sts_result_xml(action, children, request_id)
+
+    def _check_web_identity(self, token):
+        with self._lock:
+            self._web_identity_tokens.append(token)
+        expected = self.expected_web_identity_token
+        if expected is not None and token != expected:
+            raise ApiError("InvalidIdentityToken",
+                           "The web identity token is not the one the emulator expects")
+
+    def _plain_fault(self, label):
+        fault = self._count_and_take_fault(label, False)
+        self._delay(fault)
+        if fault and fault["fault"] == "drop":
+            return _Answer(drop=True)
+        if fault and fault["fault"] in PLAIN_FAULT_STATUS:
+            status = PLAIN_FAULT_STATUS[fault["fault"]]
+            return _Answer(status, f"injected fault {fault['fault']}\n".encode(), "text/plain")
+        return None
+
+    def _temporary(self, session_name):
+        lifetime = self.temp_credential_seconds
+        if lifetime is None:
+            lifetime = creds.DEFAULT_TEMP_SECONDS
+        return self.credentials.issue_temporary(lifetime, self.imds_role_name, session_name)
+
+    def _imds(self, handler, path):
+        if path == "/latest/api/token":
+            return self._imds_token(handler)
+        prefix = "/latest/meta-data/iam/security-credentials/"
+        label = "imds_role" if path == prefix else "imds_credentials"
+        early = self._plain_fault(label)
+        if early:
+            return early
+        if handler.command != "GET":
+            return _Answer(405, b"", "text/plain")
+        if not self.imds_tokens.valid(handler.headers.get("X-aws-ec2-metadata-token")):
+            return _Answer(401, b"", "text/plain")
+        if path == prefix:
+            return _Answer(200, self.imds_role_name.encode(), "text/plain")
+        if path == prefix + self.imds_role_name:
+            return _Answer(200, creds.imds_credentials_json(self._temporary("i-0emulator")),
+                           "text/plain")
+        if path == "/latest/meta-data/placement/region":
+            return _Answer(200, self.region.encode(), "text/plain")
+        return _Answer(404, b"", "text/plain")
+
+    def _imds_token(self, handler):
+        early = self._plain_fault("imds_token")
+        if early:
+            return early
+        if handler.command != "PUT":
+            return _Answer(405, b"", "text/plain")
+        issued = self.imds_tokens.issue(handler.headers.get("X-aws-ec2-metadata-token-ttl-seconds"))
+        if issued is None:
+            return _Answer(400, b"", "text/plain")
+        return _Answer(200, issued[0].encode(), "text/plain")
+
+    def _container(self, handler):
+        early = self._plain_fault("container_credentials")
+        if early:
+            return early
+        if handler.command != "GET":
+            return _Answer(405, b"", "text/plain")
+        if handler.headers.get("Authorization") != self.container_token:
+            return _json_answer(401, {"code": "AccessDenied",
+                                      "message": "Authorization header is missing or wrong"},
+                                "application/json")
+        role_arn = f"arn:aws:iam::{self.account}:role/{self.imds_role_name}"
+        return _Answer(200, creds.container_credentials_json(self._temporary("container"),
+                                                             role_arn))
+
+
+def reversed_fault(fault):
+    """(status, code, message) -> ApiError's (code, message, status)."""
+    status, code, message = fault
+    return code, message, status
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="AWS KMS emulator (loopback only)")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--region", default="us-east-2")
+    parser.add_argument("--account", default="111122223333")
+    parser.add_argument("--state-file")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    emulator = Emulator(args.region, args.account, args.state_file, args.port,
+                        args.verbose).start()
+    print(f"KMS_EMULATOR_URL={emulator.url}", flush=True)
+    while not stopping.wait(3600):
+        pass
+    emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
