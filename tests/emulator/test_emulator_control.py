@@ -4,7 +4,6 @@ import hashlib
 import http.client
 import json
 import os
-import statistics
 import time
 import urllib.parse
 
