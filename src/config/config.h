@@ -53,6 +53,9 @@ typedef struct {
     size_t count;
 } config_notes;
 
+/* config_load reports at most this many problems, then "... and N more problems". */
+enum { CONFIG_MAX_NOTES = 20 };
+
 /* Parses hcl_text (HCL v1 or JSON) and checks it, with trust_domain from the
  * core configuration. Returns a new config, or NULL with at least one note per
  * problem in notes (which the caller clears). */
