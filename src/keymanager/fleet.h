@@ -26,6 +26,10 @@ typedef struct {
 /* Fills a malloc'd snapshot of our live aliases (free with fleet_aliases_free). */
 typedef int (*fleet_own_aliases_fn)(void *ctx, fleet_alias **aliases, size_t *count);
 
+/* Optional: told when refresh finds one of our aliases now targets another key
+ * (a replica sharing our server id rotated it); the alias is left as it is. */
+typedef void (*fleet_alias_moved_fn)(void *ctx, const char *alias_name, const char *new_key_id);
+
 typedef struct {
     kms_client *kms;
     deletion_queue *deletions;
@@ -38,6 +42,10 @@ typedef struct {
     int64_t dispose_keys_interval_ms;
     int64_t stale_alias_age_ms;
     int64_t orphan_key_age_ms;
+    /* Added by the fleet work; zero/NULL when unused. Intervals and ages <= 0
+     * take the spec's defaults (6h, 24h, 48h, 336h, 48h). */
+    fleet_alias_moved_fn alias_moved;
+    void *alias_moved_ctx;
 } fleet_options;
 
 typedef struct fleet fleet;

@@ -1,0 +1,71 @@
+/* Private pieces of the fleet tasks (fleet.c schedules them): the pure
+ * decisions (fleet_policy.c), the alias/key listings and the three task runs
+ * (fleet_tasks.c). Split out so unit tests can drive each run against a fake
+ * KMS and check each decision with fixed clocks. */
+#ifndef KM_FLEET_INTERNAL_H
+#define KM_FLEET_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keymanager/fleet.h"
+
+/* ---- pure decisions (fleet_policy.c) ------------------------------------- */
+
+/* True when age_ms or more has passed between date_s and now_s (epoch
+ * seconds). A missing (0) or future date is never old. */
+bool fleet_is_older_than(double date_s, double now_s, int64_t age_ms);
+
+/* An alias another server of our trust domain stopped refreshing: the alias
+ * parses as ours by trust domain (whole component), its server id is not
+ * ours, it has a target, and LastUpdatedDate is stale_alias_age or older. */
+bool fleet_alias_is_stale(const char *alias_name, const char *target_key_id, double last_updated_s,
+                          const char *trust_domain, const char *server_id, double now_s,
+                          int64_t stale_alias_age_ms);
+
+/* A key to prune: no alias targets it, enabled, customer managed, described
+ * as a key of our trust domain, created orphan_key_age or longer ago. */
+bool fleet_key_is_orphan(const kms_key_metadata *key, bool aliased, const char *trust_domain,
+                         double now_s, int64_t orphan_key_age_ms);
+
+/* True when a key reference (a key id or a key ARN, as our cache holds it)
+ * names the key with this id/ARN. */
+bool fleet_key_ref_matches(const char *ref, const char *key_id, const char *key_arn);
+
+/* ---- one run of a task (fleet_tasks.c) ----------------------------------- */
+
+typedef struct {
+    const char *task;
+    unsigned calls;           /* KMS calls made */
+    unsigned aliases_scanned; /* aliases looked at */
+    unsigned keys_scanned;    /* keys looked at */
+    unsigned refreshed;       /* aliases bumped */
+    unsigned disposed;        /* aliases deleted or keys queued for deletion */
+    unsigned failures;        /* KMS calls that failed */
+} fleet_run_stats;
+
+/* Knowledge about keys kept from one dispose-keys run to the next so that
+ * keys whose answer cannot change are not described again: keys that are
+ * AWS managed or of another trust domain, and young keys of ours (by
+ * CreationDate, which never changes). */
+typedef struct fleet_key_memo fleet_key_memo;
+
+fleet_key_memo *fleet_key_memo_new(void);
+void fleet_key_memo_free(fleet_key_memo *memo);
+
+typedef struct {
+    const fleet_options *options;
+    const aws_call_ctx *call; /* carries the stop flag */
+    double now_s;             /* wall clock (epoch seconds) at the start of the run */
+} fleet_run_env;
+
+void fleet_run_refresh_aliases(const fleet_run_env *env, fleet_run_stats *stats);
+void fleet_run_dispose_aliases(const fleet_run_env *env, fleet_run_stats *stats);
+/* memo may be NULL (every unaliased key is described). */
+void fleet_run_dispose_keys(const fleet_run_env *env, fleet_key_memo *memo, fleet_run_stats *stats);
+
+/* Logs a run's figures at debug level. */
+void fleet_log_run(const fleet_run_stats *stats);
+
+#endif

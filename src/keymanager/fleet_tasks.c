@@ -1,0 +1,469 @@
+/* One run of each fleet task (refresh aliases, dispose aliases, dispose keys)
+ * against KMS, counting the calls it makes. A failed call is logged and the
+ * run goes on with the next item, or ends when a listing failed; the next
+ * period retries. Every loop stops early once the stop flag is up. */
+#include "keymanager/fleet_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "keymanager/naming.h"
+
+#define MODULE              "fleet"
+#define ALIAS_PAGE_LIMIT    100  /* ListAliases maximum */
+#define KEY_PAGE_LIMIT      1000 /* ListKeys maximum */
+#define DELETION_REASON_MAX 512
+
+/* ---- shared helpers ------------------------------------------------------ */
+
+static bool stopping(const fleet_run_env *env)
+{
+    return env->call->cancelled != NULL && atomic_load(env->call->cancelled);
+}
+
+/* Counts the call just made; logs it when it failed. Returns rc. */
+static int counted(fleet_run_stats *stats, int rc, const char *operation, const char *subject,
+                   const aws_error *err)
+{
+    stats->calls++;
+    if (rc != 0) {
+        stats->failures++;
+        if (err->status != AWS_ERR_CANCELLED) {
+            log_write(LOG_WARN, MODULE, "KMS call failed", "task", stats->task, "operation",
+                      operation, "subject", subject ? subject : "", "status",
+                      aws_status_name(err->status), "error", err->message, NULL);
+        }
+    }
+    return rc;
+}
+
+static char *copy_string(const char *text) { return strdup(text ? text : ""); }
+
+/* ---- every alias of the account ------------------------------------------ */
+
+typedef struct {
+    char *name;
+    char *target; /* "" when the alias has no target */
+    double last_updated;
+    bool deleted; /* deleted by this run */
+} alias_entry;
+
+typedef struct {
+    alias_entry *items;
+    size_t count;
+    size_t capacity;
+} alias_list;
+
+static void alias_list_clear(alias_list *list)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        free(list->items[i].name);
+        free(list->items[i].target);
+    }
+    free(list->items);
+    *list = (alias_list){0};
+}
+
+static bool alias_list_append(alias_list *list, const kms_alias *alias)
+{
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity ? list->capacity * 2 : 64;
+        alias_entry *items = realloc(list->items, capacity * sizeof *items);
+        if (items == NULL) {
+            return false;
+        }
+        list->items = items;
+        list->capacity = capacity;
+    }
+    alias_entry entry = {copy_string(alias->alias_name), copy_string(alias->target_key_id),
+                         alias->last_updated_date, false};
+    if (entry.name == NULL || entry.target == NULL) {
+        free(entry.name);
+        free(entry.target);
+        return false;
+    }
+    list->items[list->count++] = entry;
+    return true;
+}
+
+static int append_alias_page(alias_list *list, const kms_alias_page *page)
+{
+    for (size_t i = 0; i < page->count; i++) {
+        if (!alias_list_append(list, &page->aliases[i])) {
+            log_write(LOG_ERROR, MODULE, "out of memory listing aliases", NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ListAliases, every page, no key filter. */
+static int list_all_aliases(const fleet_run_env *env, fleet_run_stats *stats, alias_list *out)
+{
+    char marker[sizeof((kms_alias_page *)0)->next_marker] = "";
+    for (;;) {
+        if (stopping(env)) {
+            return -1;
+        }
+        kms_alias_page page = {0};
+        aws_error err = {0};
+        int rc = kms_list_aliases(env->options->kms, env->call, NULL, marker[0] ? marker : NULL,
+                                  ALIAS_PAGE_LIMIT, &page, &err);
+        if (counted(stats, rc, "ListAliases", NULL, &err) != 0) {
+            return -1;
+        }
+        rc = append_alias_page(out, &page);
+        bool more = page.truncated && page.next_marker[0] != '\0';
+        snprintf(marker, sizeof marker, "%s", page.next_marker);
+        kms_alias_page_clear(&page);
+        if (rc != 0 || !more) {
+            return rc;
+        }
+    }
+}
+
+/* ---- every key of the account -------------------------------------------- */
+
+typedef struct {
+    kms_key_entry *items;
+    size_t count;
+} key_list;
+
+static int append_key_page(key_list *list, const kms_key_page *page)
+{
+    if (page->count == 0) {
+        return 0;
+    }
+    kms_key_entry *items = realloc(list->items, (list->count + page->count) * sizeof *items);
+    if (items == NULL) {
+        log_write(LOG_ERROR, MODULE, "out of memory listing keys", NULL);
+        return -1;
+    }
+    memcpy(items + list->count, page->keys, page->count * sizeof *items);
+    list->items = items;
+    list->count += page->count;
+    return 0;
+}
+
+/* ListKeys, every page. */
+static int list_all_keys(const fleet_run_env *env, fleet_run_stats *stats, key_list *out)
+{
+    char marker[sizeof((kms_key_page *)0)->next_marker] = "";
+    for (;;) {
+        if (stopping(env)) {
+            return -1;
+        }
+        kms_key_page page = {0};
+        aws_error err = {0};
+        int rc = kms_list_keys(env->options->kms, env->call, marker[0] ? marker : NULL,
+                               KEY_PAGE_LIMIT, &page, &err);
+        if (counted(stats, rc, "ListKeys", NULL, &err) != 0) {
+            return -1;
+        }
+        rc = append_key_page(out, &page);
+        bool more = page.truncated && page.next_marker[0] != '\0';
+        snprintf(marker, sizeof marker, "%s", page.next_marker);
+        kms_key_page_clear(&page);
+        if (rc != 0 || !more) {
+            return rc;
+        }
+    }
+}
+
+/* ---- refresh aliases ----------------------------------------------------- */
+
+static void refresh_one(const fleet_run_env *env, fleet_run_stats *stats, const fleet_alias *own)
+{
+    const fleet_options *options = env->options;
+    kms_key_metadata key = {0};
+    aws_error err = {0};
+    int rc = kms_describe_key(options->kms, env->call, own->alias_name, &key, &err);
+    if (counted(stats, rc, "DescribeKey", own->alias_name, &err) != 0) {
+        if (err.status == AWS_ERR_NOT_FOUND) {
+            log_write(LOG_WARN, MODULE, "our alias is gone from KMS; not refreshed", "alias",
+                      own->alias_name, NULL);
+        }
+        return;
+    }
+    if (!fleet_key_ref_matches(own->key_id, key.key_id, key.arn)) {
+        log_write(LOG_WARN, MODULE,
+                  "our alias now targets another key (rotated by a replica sharing our "
+                  "server id?); leaving it as it is",
+                  "alias", own->alias_name, "cached_key", own->key_id, "current_key", key.key_id,
+                  NULL);
+        if (options->alias_moved != NULL) {
+            options->alias_moved(options->alias_moved_ctx, own->alias_name, key.key_id);
+        }
+        return;
+    }
+    rc = kms_update_alias(options->kms, env->call, own->alias_name, key.key_id, &err);
+    if (counted(stats, rc, "UpdateAlias", own->alias_name, &err) == 0) {
+        stats->refreshed++;
+    }
+}
+
+void fleet_run_refresh_aliases(const fleet_run_env *env, fleet_run_stats *stats)
+{
+    fleet_alias *own = NULL;
+    size_t count = 0;
+    if (env->options->own_aliases(env->options->own_aliases_ctx, &own, &count) != 0) {
+        log_write(LOG_WARN, MODULE, "could not read our aliases; refresh skipped", NULL);
+        return;
+    }
+    for (size_t i = 0; i < count && !stopping(env); i++) {
+        stats->aliases_scanned++;
+        refresh_one(env, stats, &own[i]);
+    }
+    fleet_aliases_free(own, count);
+}
+
+/* ---- dispose aliases ----------------------------------------------------- */
+
+static bool target_still_aliased(const alias_list *aliases, const char *target)
+{
+    for (size_t i = 0; i < aliases->count; i++) {
+        const alias_entry *entry = &aliases->items[i];
+        if (!entry->deleted && strcmp(entry->target, target) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void dispose_alias(const fleet_run_env *env, fleet_run_stats *stats, alias_list *aliases,
+                          alias_entry *alias)
+{
+    aws_error err = {0};
+    int rc = kms_delete_alias(env->options->kms, env->call, alias->name, &err);
+    if (counted(stats, rc, "DeleteAlias", alias->name, &err) != 0) {
+        return;
+    }
+    alias->deleted = true;
+    log_write(LOG_INFO, MODULE, "deleted stale alias of another server", "alias", alias->name,
+              "key_id", alias->target, NULL);
+    stats->disposed++;
+    if (target_still_aliased(aliases, alias->target)) {
+        return; /* the key stays while another alias targets it */
+    }
+    char reason[DELETION_REASON_MAX];
+    snprintf(reason, sizeof reason, "its alias %s was stale", alias->name);
+    deletion_queue_push(env->options->deletions, alias->target, reason);
+}
+
+void fleet_run_dispose_aliases(const fleet_run_env *env, fleet_run_stats *stats)
+{
+    const fleet_options *options = env->options;
+    alias_list aliases = {0};
+    if (list_all_aliases(env, stats, &aliases) == 0) {
+        for (size_t i = 0; i < aliases.count && !stopping(env); i++) {
+            alias_entry *alias = &aliases.items[i];
+            stats->aliases_scanned++;
+            if (fleet_alias_is_stale(alias->name, alias->target, alias->last_updated,
+                                     options->trust_domain, options->server_id, env->now_s,
+                                     options->stale_alias_age_ms)) {
+                dispose_alias(env, stats, &aliases, alias);
+            }
+        }
+    }
+    alias_list_clear(&aliases);
+}
+
+/* ---- dispose keys -------------------------------------------------------- */
+
+typedef enum {
+    MEMO_NEVER_OURS, /* AWS managed, or described for another trust domain */
+    MEMO_OURS_YOUNG, /* ours, younger than orphan_key_age at creation_date */
+} memo_kind;
+
+typedef struct {
+    char key_id[sizeof((kms_key_entry *)0)->key_id];
+    memo_kind kind;
+    double creation_date;
+} memo_entry;
+
+struct fleet_key_memo {
+    memo_entry *items; /* sorted by key_id */
+    size_t count;
+};
+
+fleet_key_memo *fleet_key_memo_new(void) { return calloc(1, sizeof(fleet_key_memo)); }
+
+void fleet_key_memo_free(fleet_key_memo *memo)
+{
+    if (memo != NULL) {
+        free(memo->items);
+        free(memo);
+    }
+}
+
+static int compare_memo(const void *a, const void *b)
+{
+    return strcmp(((const memo_entry *)a)->key_id, ((const memo_entry *)b)->key_id);
+}
+
+static const memo_entry *memo_find(const fleet_key_memo *memo, const char *key_id)
+{
+    if (memo == NULL || memo->count == 0) {
+        return NULL;
+    }
+    memo_entry probe = {0};
+    snprintf(probe.key_id, sizeof probe.key_id, "%s", key_id);
+    return bsearch(&probe, memo->items, memo->count, sizeof *memo->items, compare_memo);
+}
+
+/* A key whose verdict cannot have changed since it was memoised. */
+static bool memo_says_skip(const memo_entry *entry, const fleet_run_env *env)
+{
+    if (entry == NULL) {
+        return false;
+    }
+    return entry->kind == MEMO_NEVER_OURS ||
+           !fleet_is_older_than(entry->creation_date, env->now_s, env->options->orphan_key_age_ms);
+}
+
+/* Memo entries for this run; replaces the old memo at the end, so keys no
+ * longer listed drop out. */
+typedef struct {
+    memo_entry *items;
+    size_t count;
+} memo_builder;
+
+static void memo_keep(memo_builder *next, const memo_entry *entry)
+{
+    if (entry != NULL) {
+        next->items[next->count++] = *entry;
+    }
+}
+
+static void memo_learn(memo_builder *next, const kms_key_metadata *key, const fleet_run_env *env)
+{
+    memo_entry entry = {.creation_date = key->creation_date};
+    snprintf(entry.key_id, sizeof entry.key_id, "%s", key->key_id);
+    if (strcmp(key->key_manager, "CUSTOMER") != 0 ||
+        !naming_description_in_trust_domain(key->description, env->options->trust_domain)) {
+        entry.kind = MEMO_NEVER_OURS;
+    } else if (!fleet_is_older_than(key->creation_date, env->now_s,
+                                    env->options->orphan_key_age_ms)) {
+        entry.kind = MEMO_OURS_YOUNG;
+    } else {
+        return; /* an old key of ours: its state may change, describe it again */
+    }
+    next->items[next->count++] = entry;
+}
+
+static void memo_replace(fleet_key_memo *memo, memo_builder *next)
+{
+    if (memo == NULL) {
+        free(next->items);
+        return;
+    }
+    qsort(next->items, next->count, sizeof *next->items, compare_memo);
+    free(memo->items);
+    memo->items = next->items;
+    memo->count = next->count;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted targets of every alias (pointers into aliases). */
+static const char **aliased_key_ids(const alias_list *aliases, size_t *count)
+{
+    const char **targets = calloc(aliases->count + 1, sizeof *targets);
+    if (targets == NULL) {
+        return NULL;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < aliases->count; i++) {
+        if (aliases->items[i].target[0] != '\0') {
+            targets[n++] = aliases->items[i].target;
+        }
+    }
+    qsort(targets, n, sizeof *targets, compare_strings);
+    *count = n;
+    return targets;
+}
+
+static void check_unaliased_key(const fleet_run_env *env, fleet_run_stats *stats,
+                                const kms_key_entry *listed, memo_builder *next)
+{
+    kms_key_metadata key = {0};
+    aws_error err = {0};
+    int rc = kms_describe_key(env->options->kms, env->call, listed->key_id, &key, &err);
+    if (counted(stats, rc, "DescribeKey", listed->key_id, &err) != 0) {
+        return;
+    }
+    memo_learn(next, &key, env);
+    if (fleet_key_is_orphan(&key, false, env->options->trust_domain, env->now_s,
+                            env->options->orphan_key_age_ms)) {
+        log_write(LOG_INFO, MODULE, "found orphan key of our trust domain", "key_id", key.key_id,
+                  "description", key.description, NULL);
+        if (deletion_queue_push(env->options->deletions, key.key_id, "no alias targets it")) {
+            stats->disposed++;
+        }
+    }
+}
+
+static void prune_keys(const fleet_run_env *env, fleet_key_memo *memo, fleet_run_stats *stats,
+                       const key_list *keys, const alias_list *aliases)
+{
+    size_t target_count = 0;
+    const char **targets = aliased_key_ids(aliases, &target_count);
+    memo_builder next = {calloc(keys->count + 1, sizeof(memo_entry)), 0};
+    if (targets == NULL || next.items == NULL) {
+        log_write(LOG_ERROR, MODULE, "out of memory pruning keys", NULL);
+        free(targets);
+        free(next.items);
+        return;
+    }
+    for (size_t i = 0; i < keys->count && !stopping(env); i++) {
+        const kms_key_entry *listed = &keys->items[i];
+        const char *id = listed->key_id;
+        stats->keys_scanned++;
+        if (bsearch(&id, targets, target_count, sizeof *targets, compare_strings) != NULL) {
+            continue;
+        }
+        const memo_entry *known = memo_find(memo, id);
+        if (memo_says_skip(known, env)) {
+            memo_keep(&next, known);
+            continue;
+        }
+        check_unaliased_key(env, stats, listed, &next);
+    }
+    memo_replace(memo, &next);
+    free(targets);
+}
+
+void fleet_run_dispose_keys(const fleet_run_env *env, fleet_key_memo *memo, fleet_run_stats *stats)
+{
+    key_list keys = {0};
+    alias_list aliases = {0};
+    if (list_all_keys(env, stats, &keys) == 0 && list_all_aliases(env, stats, &aliases) == 0) {
+        prune_keys(env, memo, stats, &keys, &aliases);
+    }
+    alias_list_clear(&aliases);
+    free(keys.items);
+}
+
+/* ---- figures ------------------------------------------------------------- */
+
+void fleet_log_run(const fleet_run_stats *stats)
+{
+    if (!log_enabled(LOG_DEBUG)) {
+        return;
+    }
+    char calls[16], aliases[16], keys[16], refreshed[16], disposed[16], failures[16];
+    snprintf(calls, sizeof calls, "%u", stats->calls);
+    snprintf(aliases, sizeof aliases, "%u", stats->aliases_scanned);
+    snprintf(keys, sizeof keys, "%u", stats->keys_scanned);
+    snprintf(refreshed, sizeof refreshed, "%u", stats->refreshed);
+    snprintf(disposed, sizeof disposed, "%u", stats->disposed);
+    snprintf(failures, sizeof failures, "%u", stats->failures);
+    log_write(LOG_DEBUG, MODULE, "task run finished", "task", stats->task, "aliases_scanned",
+              aliases, "keys_scanned", keys, "calls", calls, "refreshed", refreshed, "disposed",
+              disposed, "failures", failures, NULL);
+}

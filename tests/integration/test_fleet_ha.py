@@ -1,0 +1,116 @@
+"""High availability through the real binary (issue 6): two plugin processes
+with different server ids in one trust domain never touch each other's fresh
+aliases and keys, and one removes the other's only once the other stopped
+refreshing for stale_alias_age; two replicas sharing one key_identifier_value
+do not revert each other's rotations."""
+import time
+
+from keymanager_helpers import TD_PREFIX, hcl, key_state, plugin_env, read_server_id, wait_until
+
+STALE_S = 6.0  # stale_alias_age for the test; refresh runs every second
+
+
+def fleet_hcl(extra=""):
+    text = ('refresh_aliases_interval = "1s"\n\ndispose_aliases_interval = "1s"\n\n'
+            f'dispose_keys_interval = "1s"\n\nstale_alias_age = "{int(STALE_S)}s"\n\n'
+            'log_level = "debug"')
+    return text + ("\n\n" + extra if extra else "")
+
+
+def start_server(start_plugin, kms, tmp_path, name, identity=None):
+    """A configured plugin in its own directory: its own server id from its
+    metadata file, or the shared key_identifier_value identity."""
+    directory = tmp_path / name
+    directory.mkdir()
+    host = start_plugin(extra_env=plugin_env(kms), cwd=str(directory))
+    host.init()
+    if identity is None:
+        metadata = str(directory / "key_metadata")
+        host.configure(hcl(kms, metadata, fleet_hcl()))
+        return host, read_server_id(metadata)
+    text = (f'region = "us-east-2"\n\nendpoint = "{kms.url}"\n\n'
+            f'key_identifier_value = "{identity}"\n\n' + fleet_hcl())
+    host.configure(text)
+    return host, identity
+
+
+def runs(host, task):
+    return [r for r in host.log_records()
+            if isinstance(r, dict) and r.get("@message") == "task run finished"
+            and r.get("task") == task]
+
+
+def server_aliases(kms, server_id):
+    prefix = f"{TD_PREFIX}{server_id}/"
+    return {a["name"]: a["key_id"] for a in kms.state()["aliases"]
+            if a["name"].startswith(prefix)}
+
+
+def test_two_servers_keep_off_each_others_fresh_keys_until_one_stops(start_plugin, kms,
+                                                                    tmp_path):
+    first, first_id = start_server(start_plugin, kms, tmp_path, "first")
+    second, second_id = start_server(start_plugin, kms, tmp_path, "second")
+    assert first_id != second_id
+    for host in (first, second):
+        host.generate_key("x509-CA-A", "EC_P256")
+        host.generate_key("JWT-Signer-A", "EC_P256")
+    first_aliases = server_aliases(kms, first_id)
+    second_aliases = server_aliases(kms, second_id)
+    assert len(first_aliases) == 2 and len(second_aliases) == 2
+
+    # Longer than stale_alias_age with both running: dispose runs in each
+    # server find nothing of the other's to remove.
+    started = time.monotonic()
+    wait_until(lambda: time.monotonic() - started > STALE_S + 2
+               and len(runs(first, "dispose_aliases")) >= 5, timeout=30,
+               what="dispose runs past stale_alias_age")
+    assert server_aliases(kms, first_id) == first_aliases
+    assert server_aliases(kms, second_id) == second_aliases
+    for key in list(first_aliases.values()) + list(second_aliases.values()):
+        assert key_state(kms, key) == "Enabled"
+
+    second.shutdown()
+    assert second.wait(10) == 0
+    stopped = time.monotonic()
+    last_refresh = max(a["last_updated"] for a in kms.state()["aliases"]
+                       if a["name"] in second_aliases)
+
+    wait_until(lambda: not server_aliases(kms, second_id), timeout=30,
+               what="the stopped server's aliases removed")
+    removed_after = time.monotonic() - stopped
+    # not before stale_alias_age since its last refresh (which was at most ~1 s before it stopped)
+    assert time.time() - last_refresh >= STALE_S
+    assert removed_after >= STALE_S - 2.5, f"removed {removed_after:.1f}s after stop"
+    wait_until(lambda: all(key_state(kms, k) == "PendingDeletion"
+                           for k in second_aliases.values()), what="its keys deleted")
+    assert server_aliases(kms, first_id) == first_aliases
+    for key in first_aliases.values():
+        assert key_state(kms, key) == "Enabled"
+    first.get_public_key("x509-CA-A")
+
+
+def test_replicas_sharing_an_identity_do_not_revert_rotations(start_plugin, kms, tmp_path):
+    one, identity = start_server(start_plugin, kms, tmp_path, "one", identity="shared-server")
+    two, _ = start_server(start_plugin, kms, tmp_path, "two", identity="shared-server")
+    alias = TD_PREFIX + "shared-server/x509-CA-A"
+
+    one.generate_key("x509-CA-A", "EC_P256")
+    first_key = server_aliases(kms, identity)[alias]
+    two.generate_key("x509-CA-A", "EC_P256")  # the replica rotates the shared alias
+    rotated = server_aliases(kms, identity)[alias]
+    assert rotated != first_key
+
+    done = len(runs(one, "refresh_aliases"))
+    wait_until(lambda: len(runs(one, "refresh_aliases")) >= done + 3, timeout=15,
+               what="three refresh runs of the first replica")
+    assert server_aliases(kms, identity)[alias] == rotated
+    moved = [r for r in one.log_records() if isinstance(r, dict)
+             and r.get("@level") == "warn" and r.get("alias") == alias]
+    assert moved and moved[-1]["current_key"].endswith(rotated.rsplit("/", 1)[-1])
+
+    # the replica that rotated keeps the alias fresh; the other leaves it be
+    before = next(a["last_updated"] for a in kms.state()["aliases"] if a["name"] == alias)
+    wait_until(lambda: next(a["last_updated"] for a in kms.state()["aliases"]
+                            if a["name"] == alias) > before, timeout=10,
+               what="the rotating replica's refresh")
+    assert server_aliases(kms, identity)[alias] == rotated

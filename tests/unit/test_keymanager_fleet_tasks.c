@@ -1,0 +1,778 @@
+/* Unit tests of the fleet task runs and their scheduler against an in-memory
+ * fake of the KMS calls they make (defined here, so the real client is not
+ * linked): which aliases are bumped or deleted, which keys are queued for
+ * deletion, exact call counts per run, fault handling, periods and prompt stop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "keymanager/fleet_internal.h"
+
+#define HOUR_S  3600.0
+#define DAY_S   (24 * HOUR_S)
+#define NOW_S   1800000000.0
+#define HOUR_MS (3600LL * 1000)
+#define TD      "example.org"
+#define ME      "server-me"
+#define PEER    "server-peer"
+#define MAX     32
+
+/* ---- the fake KMS -------------------------------------------------------- */
+
+typedef enum { OP_LIST_ALIASES, OP_LIST_KEYS, OP_DESCRIBE, OP_UPDATE, OP_DELETE, OP_COUNT } op;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    kms_alias aliases[MAX];
+    size_t alias_count;
+    kms_key_metadata keys[MAX];
+    size_t key_count;
+    size_t page_size;
+    unsigned calls[OP_COUNT];
+    int passes_left[OP_COUNT];   /* calls that succeed before armed failures */
+    int failures_left[OP_COUNT]; /* calls that then fail */
+    bool block_list_keys;        /* ListKeys waits until the call is cancelled */
+    bool saw_cancellation;       /* a blocked call returned because of it */
+    char pushed[MAX][64];
+    size_t pushed_count;
+    fleet_alias own[8];
+    size_t own_count;
+    char moved_alias[257];
+    char moved_key[64];
+    double clock_s; /* LastUpdatedDate that UpdateAlias writes */
+} fake = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+
+static kms_client *const FAKE_CLIENT = (kms_client *)&fake;
+static deletion_queue *const FAKE_QUEUE = (deletion_queue *)&fake.pushed;
+
+static int reset_fake(void **state)
+{
+    (void)state;
+    pthread_mutex_lock(&fake.lock);
+    memset(fake.aliases, 0, sizeof fake.aliases);
+    memset(fake.keys, 0, sizeof fake.keys);
+    fake.alias_count = fake.key_count = fake.pushed_count = fake.own_count = 0;
+    fake.page_size = 2;
+    memset(fake.calls, 0, sizeof fake.calls);
+    memset(fake.passes_left, 0, sizeof fake.passes_left);
+    memset(fake.failures_left, 0, sizeof fake.failures_left);
+    fake.block_list_keys = fake.saw_cancellation = false;
+    fake.moved_alias[0] = fake.moved_key[0] = '\0';
+    fake.clock_s = NOW_S;
+    pthread_mutex_unlock(&fake.lock);
+    return 0;
+}
+
+/* Counts the call; fails it (a server error) once passes_left calls went
+ * through, while failures are armed. */
+static int enter(op operation, aws_error *err)
+{
+    fake.calls[operation]++;
+    pthread_cond_broadcast(&fake.changed);
+    if (fake.passes_left[operation] > 0) {
+        fake.passes_left[operation]--;
+        return 0;
+    }
+    if (fake.failures_left[operation] > 0) {
+        fake.failures_left[operation]--;
+        err->status = AWS_ERR_SERVER;
+        snprintf(err->message, sizeof err->message, "injected failure");
+        return -1;
+    }
+    return 0;
+}
+
+static int not_found(aws_error *err, const char *what)
+{
+    err->status = AWS_ERR_NOT_FOUND;
+    snprintf(err->message, sizeof err->message, "%s is not found", what);
+    return -1;
+}
+
+static void add_alias(const char *name, const char *target, double last_updated)
+{
+    kms_alias *alias = &fake.aliases[fake.alias_count++];
+    snprintf(alias->alias_name, sizeof alias->alias_name, "%s", name);
+    snprintf(alias->target_key_id, sizeof alias->target_key_id, "%s", target);
+    alias->last_updated_date = last_updated;
+    alias->creation_date = last_updated;
+}
+
+static kms_key_metadata *add_key(const char *id, const char *description, double created)
+{
+    kms_key_metadata *key = &fake.keys[fake.key_count++];
+    snprintf(key->key_id, sizeof key->key_id, "%s", id);
+    snprintf(key->arn, sizeof key->arn, "arn:aws:kms:us-east-2:111122223333:key/%s", id);
+    snprintf(key->description, sizeof key->description, "%s", description);
+    strcpy(key->key_state, "Enabled");
+    strcpy(key->key_manager, "CUSTOMER");
+    key->enabled = true;
+    key->creation_date = created;
+    return key;
+}
+
+static kms_alias *find_alias(const char *name)
+{
+    for (size_t i = 0; i < fake.alias_count; i++) {
+        if (strcmp(fake.aliases[i].alias_name, name) == 0) {
+            return &fake.aliases[i];
+        }
+    }
+    return NULL;
+}
+
+static kms_key_metadata *find_key(const char *ref)
+{
+    if (strncmp(ref, "alias/", 6) == 0) {
+        kms_alias *alias = find_alias(ref);
+        return alias ? find_key(alias->target_key_id) : NULL;
+    }
+    for (size_t i = 0; i < fake.key_count; i++) {
+        if (strcmp(fake.keys[i].key_id, ref) == 0 || strcmp(fake.keys[i].arn, ref) == 0) {
+            return &fake.keys[i];
+        }
+    }
+    return NULL;
+}
+
+static size_t page_start(const char *marker) { return marker ? strtoul(marker, NULL, 10) : 0; }
+
+int kms_list_aliases(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                     const char *marker, int limit, kms_alias_page *out, aws_error *err)
+{
+    (void)client, (void)ctx, (void)limit;
+    assert_null(key_id); /* one unfiltered listing, never one per key */
+    pthread_mutex_lock(&fake.lock);
+    int rc = enter(OP_LIST_ALIASES, err);
+    if (rc == 0) {
+        size_t start = page_start(marker);
+        size_t end =
+            start + fake.page_size < fake.alias_count ? start + fake.page_size : fake.alias_count;
+        out->aliases = calloc(end - start + 1, sizeof *out->aliases);
+        memcpy(out->aliases, fake.aliases + start, (end - start) * sizeof *out->aliases);
+        out->count = end - start;
+        out->truncated = end < fake.alias_count;
+        if (out->truncated) {
+            snprintf(out->next_marker, sizeof out->next_marker, "%zu", end);
+        }
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rc;
+}
+
+/* Like an HTTP call that notices cancellation: returns once ctx is cancelled. */
+static int block_until_cancelled(const aws_call_ctx *ctx, aws_error *err)
+{
+    struct timespec give_up;
+    clock_gettime(CLOCK_REALTIME, &give_up);
+    give_up.tv_sec += 10;
+    while (!atomic_load(ctx->cancelled)) {
+        struct timespec tick;
+        clock_gettime(CLOCK_REALTIME, &tick);
+        if (tick.tv_sec >= give_up.tv_sec) {
+            err->status = AWS_ERR_TIMEOUT;
+            return -1;
+        }
+        tick.tv_nsec += 5 * 1000 * 1000;
+        if (tick.tv_nsec >= 1000000000) {
+            tick.tv_sec++;
+            tick.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&fake.changed, &fake.lock, &tick);
+    }
+    fake.saw_cancellation = true;
+    err->status = AWS_ERR_CANCELLED;
+    return -1;
+}
+
+int kms_list_keys(kms_client *client, const aws_call_ctx *ctx, const char *marker, int limit,
+                  kms_key_page *out, aws_error *err)
+{
+    (void)client, (void)limit;
+    pthread_mutex_lock(&fake.lock);
+    int rc = enter(OP_LIST_KEYS, err);
+    if (rc == 0 && fake.block_list_keys) {
+        rc = block_until_cancelled(ctx, err);
+    }
+    if (rc == 0) {
+        size_t start = page_start(marker);
+        size_t end =
+            start + fake.page_size < fake.key_count ? start + fake.page_size : fake.key_count;
+        out->keys = calloc(end - start + 1, sizeof *out->keys);
+        for (size_t i = start; i < end; i++) {
+            strcpy(out->keys[i - start].key_id, fake.keys[i].key_id);
+            strcpy(out->keys[i - start].arn, fake.keys[i].arn);
+        }
+        out->count = end - start;
+        out->truncated = end < fake.key_count;
+        if (out->truncated) {
+            snprintf(out->next_marker, sizeof out->next_marker, "%zu", end);
+        }
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rc;
+}
+
+int kms_describe_key(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                     kms_key_metadata *out, aws_error *err)
+{
+    (void)client, (void)ctx;
+    pthread_mutex_lock(&fake.lock);
+    int rc = enter(OP_DESCRIBE, err);
+    if (rc == 0) {
+        kms_key_metadata *key = find_key(key_id);
+        rc = key ? (*out = *key, 0) : not_found(err, key_id);
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rc;
+}
+
+int kms_update_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,
+                     const char *target_key_id, aws_error *err)
+{
+    (void)client, (void)ctx;
+    pthread_mutex_lock(&fake.lock);
+    int rc = enter(OP_UPDATE, err);
+    kms_alias *alias = rc == 0 ? find_alias(alias_name) : NULL;
+    if (rc == 0 && alias == NULL) {
+        rc = not_found(err, alias_name);
+    } else if (rc == 0) {
+        snprintf(alias->target_key_id, sizeof alias->target_key_id, "%s", target_key_id);
+        alias->last_updated_date = fake.clock_s;
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rc;
+}
+
+int kms_delete_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,
+                     aws_error *err)
+{
+    (void)client, (void)ctx;
+    pthread_mutex_lock(&fake.lock);
+    int rc = enter(OP_DELETE, err);
+    kms_alias *alias = rc == 0 ? find_alias(alias_name) : NULL;
+    if (rc == 0 && alias == NULL) {
+        rc = not_found(err, alias_name);
+    } else if (rc == 0) {
+        size_t index = (size_t)(alias - fake.aliases);
+        memmove(alias, alias + 1, (fake.alias_count - index - 1) * sizeof *alias);
+        fake.alias_count--;
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rc;
+}
+
+void kms_alias_page_clear(kms_alias_page *page)
+{
+    free(page->aliases);
+    *page = (kms_alias_page){0};
+}
+
+void kms_key_page_clear(kms_key_page *page)
+{
+    free(page->keys);
+    *page = (kms_key_page){0};
+}
+
+bool deletion_queue_push(deletion_queue *queue, const char *key_id, const char *reason)
+{
+    assert_ptr_equal(queue, FAKE_QUEUE);
+    assert_non_null(reason);
+    pthread_mutex_lock(&fake.lock);
+    snprintf(fake.pushed[fake.pushed_count++], sizeof fake.pushed[0], "%s", key_id);
+    pthread_mutex_unlock(&fake.lock);
+    return true;
+}
+
+static int own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
+{
+    (void)ctx;
+    *aliases = calloc(fake.own_count + 1, sizeof **aliases);
+    for (size_t i = 0; i < fake.own_count; i++) {
+        (*aliases)[i].alias_name = strdup(fake.own[i].alias_name);
+        (*aliases)[i].key_id = strdup(fake.own[i].key_id);
+    }
+    *count = fake.own_count;
+    return 0;
+}
+
+static void alias_moved(void *ctx, const char *alias_name, const char *new_key_id)
+{
+    (void)ctx;
+    snprintf(fake.moved_alias, sizeof fake.moved_alias, "%s", alias_name);
+    snprintf(fake.moved_key, sizeof fake.moved_key, "%s", new_key_id);
+}
+
+static void add_own(const char *alias_name, const char *key_ref)
+{
+    fake.own[fake.own_count].alias_name = (char *)alias_name;
+    fake.own[fake.own_count].key_id = (char *)key_ref;
+    fake.own_count++;
+}
+
+static bool was_pushed(const char *key_id)
+{
+    for (size_t i = 0; i < fake.pushed_count; i++) {
+        if (strcmp(fake.pushed[i], key_id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- running one task ---------------------------------------------------- */
+
+static fleet_options options_for_tests(void)
+{
+    return (fleet_options){
+        .kms = FAKE_CLIENT,
+        .deletions = FAKE_QUEUE,
+        .trust_domain = TD,
+        .server_id = ME,
+        .own_aliases = own_aliases,
+        .refresh_aliases_interval_ms = 6 * HOUR_MS,
+        .dispose_aliases_interval_ms = 24 * HOUR_MS,
+        .dispose_keys_interval_ms = 48 * HOUR_MS,
+        .stale_alias_age_ms = 336 * HOUR_MS,
+        .orphan_key_age_ms = 48 * HOUR_MS,
+        .alias_moved = alias_moved,
+    };
+}
+
+static atomic_bool never_cancelled = false;
+
+static fleet_run_stats run(void (*task)(const fleet_run_env *, fleet_run_stats *), double now_s)
+{
+    fleet_options options = options_for_tests();
+    aws_call_ctx call = {.cancelled = &never_cancelled};
+    fleet_run_env env = {.options = &options, .call = &call, .now_s = now_s};
+    fleet_run_stats stats = {.task = "test"};
+    task(&env, &stats);
+    return stats;
+}
+
+static fleet_run_stats run_dispose_keys(fleet_key_memo *memo, double now_s)
+{
+    fleet_options options = options_for_tests();
+    aws_call_ctx call = {.cancelled = &never_cancelled};
+    fleet_run_env env = {.options = &options, .call = &call, .now_s = now_s};
+    fleet_run_stats stats = {.task = "dispose_keys"};
+    fleet_run_dispose_keys(&env, memo, &stats);
+    return stats;
+}
+
+#define ALIAS(server, key) "alias/SPIRE_SERVER/example_org/" server "/" key
+
+/* ---- refresh aliases ----------------------------------------------------- */
+
+static void test_refresh_bumps_aliases_still_on_our_key(void **state)
+{
+    (void)state;
+    add_key("k-a", "SPIRE_SERVER_KEY/example_org/A", NOW_S - 3 * DAY_S);
+    add_key("k-b", "SPIRE_SERVER_KEY/example_org/B", NOW_S - 3 * DAY_S);
+    add_key("k-b2", "SPIRE_SERVER_KEY/example_org/B", NOW_S - DAY_S);
+    add_alias(ALIAS(ME, "A"), "k-a", NOW_S - 5 * DAY_S);
+    add_alias(ALIAS(ME, "B"), "k-b2", NOW_S - DAY_S); /* a replica rotated B */
+    add_own(ALIAS(ME, "A"), "arn:aws:kms:us-east-2:111122223333:key/k-a");
+    add_own(ALIAS(ME, "B"), "k-b");
+    add_own(ALIAS(ME, "gone"), "k-x");
+    fake.clock_s = NOW_S;
+
+    fleet_run_stats stats = run(fleet_run_refresh_aliases, NOW_S);
+
+    assert_int_equal(fake.calls[OP_DESCRIBE], 3);
+    assert_int_equal(fake.calls[OP_UPDATE], 1);
+    assert_int_equal(stats.calls, 4);
+    assert_int_equal(stats.refreshed, 1);
+    assert_int_equal(stats.aliases_scanned, 3);
+    assert_true(find_alias(ALIAS(ME, "A"))->last_updated_date == NOW_S);
+    assert_string_equal(find_alias(ALIAS(ME, "A"))->target_key_id, "k-a");
+    /* not reverted to our cached key, and reported */
+    assert_string_equal(find_alias(ALIAS(ME, "B"))->target_key_id, "k-b2");
+    assert_true(find_alias(ALIAS(ME, "B"))->last_updated_date == NOW_S - DAY_S);
+    assert_string_equal(fake.moved_alias, ALIAS(ME, "B"));
+    assert_string_equal(fake.moved_key, "k-b2");
+    assert_int_equal(fake.calls[OP_LIST_ALIASES] + fake.calls[OP_LIST_KEYS], 0);
+}
+
+static void test_refresh_goes_on_after_failures(void **state)
+{
+    (void)state;
+    add_key("k-a", "SPIRE_SERVER_KEY/example_org/A", NOW_S - 3 * DAY_S);
+    add_key("k-b", "SPIRE_SERVER_KEY/example_org/B", NOW_S - 3 * DAY_S);
+    add_alias(ALIAS(ME, "A"), "k-a", NOW_S - DAY_S);
+    add_alias(ALIAS(ME, "B"), "k-b", NOW_S - DAY_S);
+    add_own(ALIAS(ME, "A"), "k-a");
+    add_own(ALIAS(ME, "B"), "k-b");
+    fake.failures_left[OP_DESCRIBE] = 1;
+
+    fleet_run_stats stats = run(fleet_run_refresh_aliases, NOW_S);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(stats.refreshed, 1);
+    assert_true(find_alias(ALIAS(ME, "A"))->last_updated_date == NOW_S - DAY_S);
+    assert_true(find_alias(ALIAS(ME, "B"))->last_updated_date == NOW_S);
+
+    fake.failures_left[OP_UPDATE] = 1;
+    fake.clock_s = NOW_S + 10;
+    stats = run(fleet_run_refresh_aliases, NOW_S + 10);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(stats.refreshed, 1);
+    assert_true(find_alias(ALIAS(ME, "B"))->last_updated_date == NOW_S + 10);
+}
+
+/* ---- dispose aliases ----------------------------------------------------- */
+
+static void test_dispose_aliases_only_stale_aliases_of_other_servers(void **state)
+{
+    (void)state;
+    double stale = NOW_S - 14 * DAY_S, fresh = NOW_S - (13 * DAY_S + 23 * HOUR_S);
+    add_alias(ALIAS(ME, "mine"), "k-mine", NOW_S - 400 * DAY_S);
+    add_alias(ALIAS(PEER, "stale"), "k-stale", stale);
+    add_alias(ALIAS(PEER, "fresh"), "k-fresh", fresh);
+    add_alias("alias/SPIRE_SERVER/example_org2/" PEER "/k", "k-td2", stale);
+    add_alias("alias/SPIRE_SERVER/example_org_uk/" PEER "/k", "k-uk", stale);
+    add_alias("alias/SPIRE_SERVER/other_org/" PEER "/k", "k-other", stale);
+    add_alias("alias/aws/kms", "", stale);
+    add_alias("alias/app", "k-app", stale);
+    add_alias(ALIAS(PEER, "stale2"), "k-stale2", stale - DAY_S);
+
+    fleet_run_stats stats = run(fleet_run_dispose_aliases, NOW_S);
+
+    assert_int_equal(fake.calls[OP_LIST_ALIASES], 5); /* 9 aliases, pages of 2 */
+    assert_int_equal(fake.calls[OP_DELETE], 2);
+    assert_int_equal(fake.calls[OP_DESCRIBE], 0);
+    assert_int_equal(stats.calls, 7);
+    assert_int_equal(stats.aliases_scanned, 9);
+    assert_int_equal(stats.disposed, 2);
+    assert_null(find_alias(ALIAS(PEER, "stale")));
+    assert_null(find_alias(ALIAS(PEER, "stale2")));
+    assert_int_equal(fake.alias_count, 7);
+    assert_int_equal(fake.pushed_count, 2);
+    assert_true(was_pushed("k-stale"));
+    assert_true(was_pushed("k-stale2"));
+}
+
+static void test_dispose_aliases_keeps_key_another_alias_targets(void **state)
+{
+    (void)state;
+    add_alias(ALIAS(PEER, "old"), "k-shared", NOW_S - 20 * DAY_S);
+    add_alias("alias/app-uses-it-too", "k-shared", NOW_S - 20 * DAY_S);
+    add_alias(ALIAS(PEER, "old2"), "k-two", NOW_S - 20 * DAY_S);
+    add_alias(ALIAS(PEER, "old3"), "k-two", NOW_S - 20 * DAY_S);
+
+    fleet_run_stats stats = run(fleet_run_dispose_aliases, NOW_S);
+
+    assert_int_equal(stats.disposed, 3);
+    assert_non_null(find_alias("alias/app-uses-it-too"));
+    assert_int_equal(fake.pushed_count, 1); /* k-two, once its last alias is gone */
+    assert_true(was_pushed("k-two"));
+}
+
+static void test_dispose_aliases_survives_faults(void **state)
+{
+    (void)state;
+    add_alias(ALIAS(PEER, "a"), "k-a", NOW_S - 20 * DAY_S);
+    add_alias(ALIAS(PEER, "b"), "k-b", NOW_S - 20 * DAY_S);
+    add_alias(ALIAS(PEER, "c"), "k-c", NOW_S - 20 * DAY_S);
+
+    fake.failures_left[OP_LIST_ALIASES] = 1; /* the first page */
+    fleet_run_stats stats = run(fleet_run_dispose_aliases, NOW_S);
+    assert_int_equal(stats.calls, 1);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(fake.alias_count, 3);
+
+    fake.failures_left[OP_DELETE] = 1;
+    stats = run(fleet_run_dispose_aliases, NOW_S);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(stats.disposed, 2);
+    assert_non_null(find_alias(ALIAS(PEER, "a"))); /* its delete failed */
+    assert_false(was_pushed("k-a"));               /* so its key stays */
+
+    stats = run(fleet_run_dispose_aliases, NOW_S);
+    assert_int_equal(stats.failures, 0);
+    assert_int_equal(stats.disposed, 1);
+    assert_int_equal(fake.alias_count, 0);
+    assert_true(was_pushed("k-a"));
+}
+
+static void test_dispose_aliases_partial_listing_disposes_nothing(void **state)
+{
+    (void)state;
+    add_alias(ALIAS(PEER, "a"), "k-a", NOW_S - 20 * DAY_S);
+    add_alias(ALIAS(PEER, "b"), "k-b", NOW_S - 20 * DAY_S);
+    add_alias(ALIAS(PEER, "c"), "k-c", NOW_S - 20 * DAY_S);
+    fake.passes_left[OP_LIST_ALIASES] = 1; /* the first page comes, the second fails */
+    fake.failures_left[OP_LIST_ALIASES] = 1;
+
+    fleet_run_stats stats = run(fleet_run_dispose_aliases, NOW_S);
+    assert_int_equal(stats.calls, 2);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(fake.calls[OP_DELETE], 0);
+    assert_int_equal(fake.alias_count, 3);
+
+    stats = run(fleet_run_dispose_aliases, NOW_S); /* the next period */
+    assert_int_equal(stats.calls, 2 + 3);
+    assert_int_equal(fake.alias_count, 0);
+    assert_int_equal(fake.pushed_count, 3);
+}
+
+/* ---- dispose keys -------------------------------------------------------- */
+
+static void add_key_fixture(void)
+{
+    double old = NOW_S - 48 * HOUR_S, young = NOW_S - 47 * HOUR_S;
+    add_key("k-live", "SPIRE_SERVER_KEY/example_org/A", NOW_S - 30 * DAY_S);
+    add_alias(ALIAS(ME, "A"), "k-live", NOW_S);
+    add_key("k-orphan", "SPIRE_SERVER_KEY/example_org/B", old);
+    add_key("k-spec", "SPIRE_SERVER/example_org", old);
+    add_key("k-young", "SPIRE_SERVER_KEY/example_org/C", young);
+    add_key("k-td2", "SPIRE_SERVER_KEY/example_org2/B", old);
+    add_key("k-uk", "SPIRE_SERVER/example_org_uk", old);
+    kms_key_metadata *disabled = add_key("k-disabled", "SPIRE_SERVER_KEY/example_org/D", old);
+    disabled->enabled = false;
+    strcpy(disabled->key_state, "PendingDeletion");
+    kms_key_metadata *aws = add_key("k-aws", "SPIRE_SERVER_KEY/example_org/E", old);
+    strcpy(aws->key_manager, "AWS");
+    add_key("k-app", "application key", old);
+    add_alias("alias/app", "k-app", NOW_S);
+}
+
+static void test_dispose_keys_queues_only_orphans_of_our_trust_domain(void **state)
+{
+    (void)state;
+    add_key_fixture();
+
+    fleet_run_stats stats = run_dispose_keys(NULL, NOW_S);
+
+    /* 9 keys and 2 aliases in pages of 2; every unaliased key described once */
+    assert_int_equal(fake.calls[OP_LIST_KEYS], 5);
+    assert_int_equal(fake.calls[OP_LIST_ALIASES], 1);
+    assert_int_equal(fake.calls[OP_DESCRIBE], 7);
+    assert_int_equal(stats.calls, 13);
+    assert_int_equal(stats.keys_scanned, 9);
+    assert_int_equal(stats.disposed, 2);
+    assert_int_equal(fake.pushed_count, 2);
+    assert_true(was_pushed("k-orphan"));
+    assert_true(was_pushed("k-spec"));
+    assert_int_equal(fake.calls[OP_DELETE] + fake.calls[OP_UPDATE], 0);
+}
+
+static void test_dispose_keys_memo_skips_keys_whose_answer_cannot_change(void **state)
+{
+    (void)state;
+    add_key_fixture();
+    fleet_key_memo *memo = fleet_key_memo_new();
+
+    run_dispose_keys(memo, NOW_S);
+    assert_int_equal(fake.calls[OP_DESCRIBE], 7);
+
+    /* second run: foreign, AWS-managed and young keys are not described again;
+     * the two queued orphans (still enabled here) and the disabled key are */
+    memset(fake.calls, 0, sizeof fake.calls);
+    fleet_run_stats stats = run_dispose_keys(memo, NOW_S + 60);
+    assert_int_equal(fake.calls[OP_DESCRIBE], 3);
+    assert_int_equal(stats.disposed, 2);
+    assert_false(was_pushed("k-young"));
+
+    /* an hour later the young key is old enough: described again and queued */
+    memset(fake.calls, 0, sizeof fake.calls);
+    stats = run_dispose_keys(memo, NOW_S + HOUR_S);
+    assert_int_equal(fake.calls[OP_DESCRIBE], 4);
+    assert_int_equal(stats.disposed, 3);
+    assert_true(was_pushed("k-young"));
+    fleet_key_memo_free(memo);
+}
+
+static void test_dispose_keys_listing_failures_dispose_nothing(void **state)
+{
+    (void)state;
+    add_key_fixture();
+    fake.failures_left[OP_LIST_KEYS] = 1;
+    fleet_run_stats stats = run_dispose_keys(NULL, NOW_S);
+    assert_int_equal(stats.calls, 1);
+    assert_int_equal(fake.pushed_count, 0);
+
+    /* aliases unknown: every key would look unaliased, so nothing is judged */
+    fake.failures_left[OP_LIST_ALIASES] = 1;
+    stats = run_dispose_keys(NULL, NOW_S);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(fake.calls[OP_DESCRIBE], 0);
+    assert_int_equal(fake.pushed_count, 0);
+
+    fake.failures_left[OP_DESCRIBE] = 1; /* k-orphan's describe */
+    stats = run_dispose_keys(NULL, NOW_S);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(stats.disposed, 1);
+    assert_true(was_pushed("k-spec"));
+
+    stats = run_dispose_keys(NULL, NOW_S);
+    assert_int_equal(stats.failures, 0);
+    assert_true(was_pushed("k-orphan"));
+}
+
+/* ---- the scheduler ------------------------------------------------------- */
+
+static bool wait_for_calls(op operation, unsigned count, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&fake.lock);
+    int rc = 0;
+    while (fake.calls[operation] < count && rc == 0) {
+        rc = pthread_cond_timedwait(&fake.changed, &fake.lock, &deadline);
+    }
+    bool reached = fake.calls[operation] >= count;
+    pthread_mutex_unlock(&fake.lock);
+    return reached;
+}
+
+static unsigned calls_of(op operation)
+{
+    pthread_mutex_lock(&fake.lock);
+    unsigned count = fake.calls[operation];
+    pthread_mutex_unlock(&fake.lock);
+    return count;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static void test_each_task_runs_on_its_own_period(void **state)
+{
+    (void)state;
+    add_key("k-a", "SPIRE_SERVER_KEY/example_org/A", NOW_S);
+    add_alias(ALIAS(ME, "A"), "k-a", NOW_S);
+    add_own(ALIAS(ME, "A"), "k-a");
+    fleet_options options = options_for_tests();
+    options.refresh_aliases_interval_ms = 20;
+    options.dispose_aliases_interval_ms = HOUR_MS;
+    options.dispose_keys_interval_ms = HOUR_MS;
+    fleet *tasks = fleet_start(&options);
+    assert_non_null(tasks);
+    assert_true(wait_for_calls(OP_UPDATE, 3, 5000));
+    fleet_stop(tasks);
+    assert_int_equal(calls_of(OP_LIST_ALIASES), 0);
+    assert_int_equal(calls_of(OP_LIST_KEYS), 0);
+    assert_int_equal(calls_of(OP_DESCRIBE), calls_of(OP_UPDATE));
+
+    memset(fake.calls, 0, sizeof fake.calls);
+    options.refresh_aliases_interval_ms = HOUR_MS;
+    options.dispose_keys_interval_ms = 20;
+    tasks = fleet_start(&options);
+    assert_true(wait_for_calls(OP_LIST_KEYS, 3, 5000));
+    fleet_stop(tasks);
+    assert_int_equal(calls_of(OP_UPDATE), 0);
+    /* one ListAliases per dispose-keys run (a finished run or one cut short) */
+    assert_in_range(calls_of(OP_LIST_ALIASES), calls_of(OP_LIST_KEYS) - 1, calls_of(OP_LIST_KEYS));
+
+    memset(fake.calls, 0, sizeof fake.calls);
+    options.dispose_keys_interval_ms = HOUR_MS;
+    options.dispose_aliases_interval_ms = 20;
+    tasks = fleet_start(&options);
+    assert_true(wait_for_calls(OP_LIST_ALIASES, 3, 5000));
+    fleet_stop(tasks);
+    assert_int_equal(calls_of(OP_LIST_KEYS) + calls_of(OP_UPDATE), 0);
+}
+
+static void test_first_run_waits_one_period(void **state)
+{
+    (void)state;
+    add_own(ALIAS(ME, "A"), "k-a");
+    fleet_options options = options_for_tests();
+    options.refresh_aliases_interval_ms = HOUR_MS;
+    fleet *tasks = fleet_start(&options);
+    assert_non_null(tasks);
+    assert_false(wait_for_calls(OP_DESCRIBE, 1, 100));
+    fleet_stop(tasks);
+    assert_int_equal(calls_of(OP_DESCRIBE) + calls_of(OP_LIST_ALIASES), 0);
+}
+
+static void test_stop_cuts_a_running_task_short(void **state)
+{
+    (void)state;
+    add_key_fixture();
+    fake.block_list_keys = true;
+    fleet_options options = options_for_tests();
+    options.dispose_keys_interval_ms = 10;
+    fleet *tasks = fleet_start(&options);
+    assert_non_null(tasks);
+    assert_true(wait_for_calls(OP_LIST_KEYS, 1, 5000));
+
+    int64_t started = now_ms();
+    fleet_stop(tasks);
+    int64_t took = now_ms() - started;
+
+    assert_true(took < 1000);
+    assert_true(fake.saw_cancellation);
+    assert_int_equal(calls_of(OP_LIST_KEYS), 1); /* no retry, no next page */
+    assert_int_equal(calls_of(OP_LIST_ALIASES) + calls_of(OP_DESCRIBE), 0);
+}
+
+static void test_stop_while_idle_is_prompt(void **state)
+{
+    (void)state;
+    fleet_options options = options_for_tests();
+    fleet *tasks = fleet_start(&options);
+    assert_non_null(tasks);
+    int64_t started = now_ms();
+    fleet_stop(tasks);
+    assert_true(now_ms() - started < 500);
+    fleet_stop(NULL);
+}
+
+static void test_start_refuses_incomplete_options(void **state)
+{
+    (void)state;
+    fleet_options options = options_for_tests();
+    options.own_aliases = NULL;
+    assert_null(fleet_start(&options));
+    options = options_for_tests();
+    options.server_id = "";
+    assert_null(fleet_start(&options));
+    assert_null(fleet_start(NULL));
+}
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_refresh_bumps_aliases_still_on_our_key, reset_fake),
+        cmocka_unit_test_setup(test_refresh_goes_on_after_failures, reset_fake),
+        cmocka_unit_test_setup(test_dispose_aliases_only_stale_aliases_of_other_servers,
+                               reset_fake),
+        cmocka_unit_test_setup(test_dispose_aliases_keeps_key_another_alias_targets, reset_fake),
+        cmocka_unit_test_setup(test_dispose_aliases_survives_faults, reset_fake),
+        cmocka_unit_test_setup(test_dispose_aliases_partial_listing_disposes_nothing, reset_fake),
+        cmocka_unit_test_setup(test_dispose_keys_queues_only_orphans_of_our_trust_domain,
+                               reset_fake),
+        cmocka_unit_test_setup(test_dispose_keys_memo_skips_keys_whose_answer_cannot_change,
+                               reset_fake),
+        cmocka_unit_test_setup(test_dispose_keys_listing_failures_dispose_nothing, reset_fake),
+        cmocka_unit_test_setup(test_each_task_runs_on_its_own_period, reset_fake),
+        cmocka_unit_test_setup(test_first_run_waits_one_period, reset_fake),
+        cmocka_unit_test_setup(test_stop_cuts_a_running_task_short, reset_fake),
+        cmocka_unit_test_setup(test_stop_while_idle_is_prompt, reset_fake),
+        cmocka_unit_test_setup(test_start_refuses_incomplete_options, reset_fake),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
