@@ -29,7 +29,9 @@ typedef struct {
     const char *sts_endpoint;      /* override, or NULL: env AWS_ENDPOINT_URL_STS /
                                       AWS_ENDPOINT_URL, then derived from region */
     bool use_fips_endpoint;
-    aws_http *http; /* used for STS, IMDS and container requests */
+    aws_http *http;         /* used for STS, IMDS and container requests; NULL: the provider
+                               makes (and frees) its own */
+    int process_timeout_ms; /* credential_process time limit; 0: 60000 */
 } aws_credentials_options;
 
 aws_credentials_provider *aws_credentials_provider_new(const aws_credentials_options *options);

@@ -13,7 +13,10 @@
 int aws_endpoint_resolve(const char *service, const char *region, const char *configured,
                          bool use_fips, char *out, size_t out_size);
 
-/* "aws", "aws-cn" or "aws-us-gov" for a region name. */
+/* True for a well-formed region name: ^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$ */
+bool aws_region_is_valid(const char *region);
+
+/* "aws", "aws-cn" or "aws-us-gov" (also "aws-iso", "aws-iso-b") for a region name. */
 const char *aws_partition_for_region(const char *region);
 
 #endif

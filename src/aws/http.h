@@ -35,7 +35,8 @@ typedef struct {
     long status; /* HTTP status */
     char *body;  /* malloc'd, NUL-terminated */
     size_t body_len;
-    char request_id[96]; /* x-amzn-RequestId, or "" */
+    char request_id[96];  /* x-amzn-RequestId, or "" */
+    long new_connections; /* TCP connections opened for this exchange (0: reused) */
 } aws_http_response;
 
 aws_http *aws_http_new(const aws_http_options *options);
@@ -46,6 +47,11 @@ void aws_http_free(aws_http *http);
 int aws_http_perform(aws_http *http, const aws_http_request *request, aws_http_response *response,
                      aws_error *err);
 void aws_http_response_clear(aws_http_response *response);
+
+/* Counters since aws_http_new: exchanges performed and TCP connections opened
+ * (fewer connections than requests shows keep-alive reuse). */
+long aws_http_requests_made(aws_http *http);
+long aws_http_connections_opened(aws_http *http);
 
 /* Milliseconds on CLOCK_MONOTONIC (the clock deadlines use). */
 int64_t aws_monotonic_ms(void);

@@ -39,6 +39,14 @@ void kms_client_free(kms_client *client);
 /* Where requests go (for logs and tests), e.g. "https://kms.us-east-2.amazonaws.com". */
 const char *kms_client_endpoint(const kms_client *client);
 
+/* HTTP exchanges made and TCP connections opened by this client so far
+ * (connections_opened well below http_requests shows keep-alive reuse). */
+typedef struct {
+    long http_requests;
+    long connections_opened;
+} kms_client_stats;
+void kms_client_get_stats(kms_client *client, kms_client_stats *out);
+
 typedef enum {
     KMS_KEY_SPEC_UNKNOWN = 0,
     KMS_KEY_SPEC_RSA_2048,

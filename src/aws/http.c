@@ -1,0 +1,356 @@
+/* HTTPS on libcurl for the AWS layer: a fixed pool of easy handles, each
+ * keeping its keep-alive connection between requests, shared by all threads
+ * (take/return under a mutex and condition variable). TLS verification is
+ * always on; proxies come from the standard environment variables, which
+ * libcurl reads itself; SigV4 signing is done by curl (CURLOPT_AWS_SIGV4). */
+#include "aws/http.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define DEFAULT_POOL_SIZE          8
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_REQUEST_TIMEOUT_MS 15000
+#define MAX_RESPONSE_BYTES         (8u * 1024u * 1024u)
+
+struct aws_http {
+    size_t pool_size;
+    int connect_timeout_ms;
+    int request_timeout_ms;
+    char *ca_bundle;
+    pthread_mutex_t lock;
+    pthread_cond_t handle_returned;
+    CURL **idle;       /* stack of idle handles */
+    size_t idle_count; /* handles on the stack */
+    size_t created;    /* handles created so far (<= pool_size) */
+    atomic_long requests;
+    atomic_long connects;
+};
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+    bool too_large;
+} body_buffer;
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result = CURLE_OK;
+
+static void curl_global_setup(void) { curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+int64_t aws_monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+aws_http *aws_http_new(const aws_http_options *options)
+{
+    pthread_once(&curl_once, curl_global_setup);
+    if (curl_init_result != CURLE_OK)
+        return NULL;
+    aws_http *http = calloc(1, sizeof *http);
+    if (http == NULL)
+        return NULL;
+    http->pool_size = options && options->pool_size ? options->pool_size : DEFAULT_POOL_SIZE;
+    http->connect_timeout_ms = options && options->connect_timeout_ms > 0
+                                   ? options->connect_timeout_ms
+                                   : DEFAULT_CONNECT_TIMEOUT_MS;
+    http->request_timeout_ms = options && options->request_timeout_ms > 0
+                                   ? options->request_timeout_ms
+                                   : DEFAULT_REQUEST_TIMEOUT_MS;
+    if (options && options->ca_bundle && options->ca_bundle[0])
+        http->ca_bundle = strdup(options->ca_bundle);
+    http->idle = calloc(http->pool_size, sizeof *http->idle);
+    if (http->idle == NULL ||
+        (options && options->ca_bundle && options->ca_bundle[0] && http->ca_bundle == NULL)) {
+        free(http->idle);
+        free(http->ca_bundle);
+        free(http);
+        return NULL;
+    }
+    pthread_mutex_init(&http->lock, NULL);
+    pthread_cond_init(&http->handle_returned, NULL);
+    return http;
+}
+
+void aws_http_free(aws_http *http)
+{
+    if (http == NULL)
+        return;
+    for (size_t i = 0; i < http->idle_count; i++)
+        curl_easy_cleanup(http->idle[i]);
+    pthread_cond_destroy(&http->handle_returned);
+    pthread_mutex_destroy(&http->lock);
+    free(http->idle);
+    free(http->ca_bundle);
+    free(http);
+}
+
+long aws_http_requests_made(aws_http *http) { return atomic_load(&http->requests); }
+
+long aws_http_connections_opened(aws_http *http) { return atomic_load(&http->connects); }
+
+/* Takes an idle handle (or creates one while the pool is not full); waits for
+ * one to be returned otherwise. */
+static CURL *take_handle(aws_http *http)
+{
+    CURL *curl = NULL;
+    pthread_mutex_lock(&http->lock);
+    for (;;) {
+        if (http->idle_count > 0) {
+            curl = http->idle[--http->idle_count];
+            break;
+        }
+        if (http->created < http->pool_size) {
+            curl = curl_easy_init();
+            if (curl != NULL)
+                http->created++;
+            break;
+        }
+        pthread_cond_wait(&http->handle_returned, &http->lock);
+    }
+    pthread_mutex_unlock(&http->lock);
+    return curl;
+}
+
+static void return_handle(aws_http *http, CURL *curl)
+{
+    pthread_mutex_lock(&http->lock);
+    http->idle[http->idle_count++] = curl;
+    pthread_cond_signal(&http->handle_returned);
+    pthread_mutex_unlock(&http->lock);
+}
+
+static size_t on_body(char *data, size_t size, size_t count, void *user)
+{
+    body_buffer *buffer = user;
+    size_t n = size * count;
+    if (buffer->len + n > MAX_RESPONSE_BYTES) {
+        buffer->too_large = true;
+        return 0;
+    }
+    if (buffer->len + n + 1 > buffer->cap) {
+        size_t cap = buffer->cap ? buffer->cap : 1024;
+        while (cap < buffer->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(buffer->data, cap);
+        if (grown == NULL)
+            return 0;
+        buffer->data = grown;
+        buffer->cap = cap;
+    }
+    memcpy(buffer->data + buffer->len, data, n);
+    buffer->len += n;
+    buffer->data[buffer->len] = '\0';
+    return n;
+}
+
+/* Keeps x-amzn-RequestId (or x-amz-request-id) from the response headers. */
+static size_t on_header(char *line, size_t size, size_t count, void *user)
+{
+    aws_http_response *response = user;
+    size_t n = size * count;
+    static const char *const names[] = {"x-amzn-requestid:", "x-amz-request-id:"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t name_len = strlen(names[i]);
+        if (n <= name_len || strncasecmp(line, names[i], name_len) != 0)
+            continue;
+        const char *value = line + name_len;
+        size_t value_len = n - name_len;
+        while (value_len > 0 && (*value == ' ' || *value == '\t')) {
+            value++;
+            value_len--;
+        }
+        while (value_len > 0 && (value[value_len - 1] == '\r' || value[value_len - 1] == '\n' ||
+                                 value[value_len - 1] == ' '))
+            value_len--;
+        if (value_len >= sizeof response->request_id)
+            value_len = sizeof response->request_id - 1;
+        memcpy(response->request_id, value, value_len);
+        response->request_id[value_len] = '\0';
+    }
+    return n;
+}
+
+/* Time allowed for this exchange: the request timeout, cut to the deadline.
+ * Returns 0 when the deadline has passed. */
+static long effective_timeout_ms(const aws_http *http, const aws_http_request *request)
+{
+    long timeout = request->timeout_ms > 0 ? request->timeout_ms : http->request_timeout_ms;
+    if (request->deadline_ms > 0) {
+        int64_t left = request->deadline_ms - aws_monotonic_ms();
+        if (left <= 0)
+            return 0;
+        if (left < timeout)
+            timeout = (long)left;
+    }
+    return timeout;
+}
+
+/* The caller's headers plus the session token; *out is NULL when there are
+ * none. Returns 0, or -1 when out of memory. */
+static int build_headers(const aws_http_request *request, struct curl_slist **out, aws_error *err)
+{
+    struct curl_slist *list = NULL;
+    struct curl_slist *next;
+    /* No "Expect:" removal line here: curl's SigV4 would sign the empty header
+     * it never sends. Bodies stay far below curl's 100-continue threshold. */
+    for (const char *const *h = request->headers; h != NULL && *h != NULL; h++) {
+        if ((next = curl_slist_append(list, *h)) == NULL)
+            goto oom;
+        list = next;
+    }
+    if (request->sigv4_scope && request->credentials &&
+        request->credentials->session_token[0] != '\0') {
+        size_t len = strlen(request->credentials->session_token) + 32;
+        char *line = malloc(len);
+        if (line == NULL)
+            goto oom;
+        snprintf(line, len, "X-Amz-Security-Token: %s", request->credentials->session_token);
+        next = curl_slist_append(list, line);
+        memset(line, 0, len);
+        free(line);
+        if (next == NULL)
+            goto oom;
+        list = next;
+    }
+    *out = list;
+    return 0;
+oom:
+    curl_slist_free_all(list);
+    aws_error_set(err, AWS_ERR_INTERNAL, "out of memory building HTTP headers");
+    return -1;
+}
+
+static void set_method_and_body(CURL *curl, const aws_http_request *request)
+{
+    const char *method = request->method ? request->method : "GET";
+    if (strcmp(method, "GET") == 0 && request->body == NULL) {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        return;
+    }
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request->body ? request->body : "");
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)(request->body ? request->body_len : 0));
+    if (strcmp(method, "POST") != 0)
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+}
+
+static void set_signing(CURL *curl, const aws_http_request *request)
+{
+    if (request->sigv4_scope == NULL || request->credentials == NULL)
+        return;
+    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, request->sigv4_scope);
+    curl_easy_setopt(curl, CURLOPT_USERNAME, request->credentials->access_key_id);
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, request->credentials->secret_access_key);
+}
+
+static void configure(aws_http *http, CURL *curl, const aws_http_request *request,
+                      struct curl_slist *headers, long timeout_ms, char *errbuf)
+{
+    curl_easy_setopt(curl, CURLOPT_URL, request->url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_VERBOSE, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (http->ca_bundle != NULL)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, http->ca_bundle);
+    curl_easy_setopt(
+        curl, CURLOPT_CONNECTTIMEOUT_MS,
+        (long)(http->connect_timeout_ms < timeout_ms ? http->connect_timeout_ms : timeout_ms));
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    set_method_and_body(curl, request);
+    set_signing(curl, request);
+}
+
+static void report_curl_failure(CURLcode code, const char *errbuf, const body_buffer *body,
+                                aws_error *err)
+{
+    const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(code);
+    if (body->too_large)
+        aws_error_set(err, AWS_ERR_BAD_RESPONSE, "HTTP response larger than %u bytes",
+                      MAX_RESPONSE_BYTES);
+    else if (code == CURLE_OPERATION_TIMEDOUT)
+        aws_error_set(err, AWS_ERR_TIMEOUT, "HTTP request timed out: %s", detail);
+    else
+        aws_error_set(err, AWS_ERR_TRANSPORT, "HTTP request failed: %s", detail);
+}
+
+int aws_http_perform(aws_http *http, const aws_http_request *request, aws_http_response *response,
+                     aws_error *err)
+{
+    memset(response, 0, sizeof *response);
+    long timeout_ms = effective_timeout_ms(http, request);
+    if (timeout_ms <= 0) {
+        aws_error_set(err, AWS_ERR_TIMEOUT, "deadline exceeded before the HTTP request");
+        return -1;
+    }
+    struct curl_slist *headers = NULL;
+    if (build_headers(request, &headers, err) != 0)
+        return -1;
+    CURL *curl = take_handle(http);
+    if (curl == NULL) {
+        curl_slist_free_all(headers);
+        aws_error_set(err, AWS_ERR_INTERNAL, "cannot create a curl handle");
+        return -1;
+    }
+    /* Reset keeps the handle's connection cache: that is the keep-alive. */
+    curl_easy_reset(curl);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    body_buffer body = {0};
+    configure(http, curl, request, headers, timeout_ms, errbuf);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, response);
+    CURLcode code = curl_easy_perform(curl);
+    long connects = 0;
+    curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response->status);
+    /* Credentials must not linger in the idle handle. */
+    curl_easy_setopt(curl, CURLOPT_USERNAME, NULL);
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, NULL);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    return_handle(http, curl);
+    curl_slist_free_all(headers);
+    atomic_fetch_add(&http->requests, 1);
+    atomic_fetch_add(&http->connects, connects);
+    response->new_connections = connects;
+    if (code != CURLE_OK) {
+        report_curl_failure(code, errbuf, &body, err);
+        free(body.data);
+        response->body = NULL;
+        response->status = 0;
+        return -1;
+    }
+    response->body = body.data ? body.data : calloc(1, 1);
+    response->body_len = body.len;
+    if (response->body == NULL) {
+        aws_error_set(err, AWS_ERR_INTERNAL, "out of memory reading the HTTP response");
+        return -1;
+    }
+    return 0;
+}
+
+void aws_http_response_clear(aws_http_response *response)
+{
+    if (response == NULL)
+        return;
+    free(response->body);
+    memset(response, 0, sizeof *response);
+}

@@ -1,0 +1,665 @@
+/* The typed KMS client (kms.h): each operation encodes its JSON 1.1 request,
+ * sends it (signed with SigV4 by the HTTP layer, retried in standard mode)
+ * and decodes the answer into plain C structs. STS GetCallerIdentity uses the
+ * query protocol and an XML answer. */
+#include "aws/kms.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws/aws_json.h"
+#include "aws/endpoints.h"
+#include "aws/kms_internal.h"
+#include "common/log.h"
+
+#define JSON_CONTENT_TYPE  "Content-Type: application/x-amz-json-1.1"
+#define QUERY_CONTENT_TYPE "Content-Type: application/x-www-form-urlencoded; charset=utf-8"
+#define USER_AGENT         "User-Agent: spire-aws-kms/" KM_VERSION
+
+struct kms_client {
+    char region[64];
+    char endpoint[512];
+    char sts_endpoint[512];
+    char kms_scope[96];
+    char sts_scope[96];
+    int max_attempts;
+    aws_http *http;
+    aws_credentials_provider *credentials;
+    kms_client_hooks hooks;
+    aws_retry_quota quota;
+};
+
+/* One logical call and the state of its latest attempt. */
+typedef struct {
+    kms_client *client;
+    const aws_call_ctx *ctx;
+    const char *operation; /* "CreateKey", ... */
+    const char *url;
+    const char *scope;
+    const char *const *headers;
+    const char *body;
+    aws_http_response response;
+} call_state;
+
+/* --- client -------------------------------------------------------------------- */
+
+static int resolve_endpoints(kms_client *client, const aws_client_config *config, aws_error *err)
+{
+    if (config->region == NULL || !aws_region_is_valid(config->region)) {
+        aws_error_set(err, AWS_ERR_VALIDATION, "invalid AWS region \"%s\"",
+                      config->region ? config->region : "");
+        return -1;
+    }
+    if (aws_endpoint_resolve("kms", config->region, config->endpoint, config->use_fips_endpoint,
+                             client->endpoint, sizeof client->endpoint) != 0 ||
+        aws_endpoint_resolve("sts", config->region, NULL, config->use_fips_endpoint,
+                             client->sts_endpoint, sizeof client->sts_endpoint) != 0) {
+        aws_error_set(err, AWS_ERR_VALIDATION, "invalid KMS or STS endpoint URL");
+        return -1;
+    }
+    snprintf(client->region, sizeof client->region, "%s", config->region);
+    snprintf(client->kms_scope, sizeof client->kms_scope, "aws:amz:%s:kms", config->region);
+    snprintf(client->sts_scope, sizeof client->sts_scope, "aws:amz:%s:sts", config->region);
+    return 0;
+}
+
+static int create_transport(kms_client *client, const aws_client_config *config, aws_error *err)
+{
+    if (client->hooks.send == NULL) {
+        aws_http_options options = {
+            .pool_size = config->pool_size,
+            .connect_timeout_ms = config->connect_timeout_ms,
+            .request_timeout_ms = config->request_timeout_ms,
+            .ca_bundle = config->ca_bundle,
+        };
+        if ((client->http = aws_http_new(&options)) == NULL) {
+            aws_error_set(err, AWS_ERR_INTERNAL, "cannot initialise the HTTP client");
+            return -1;
+        }
+    }
+    if (client->hooks.get_credentials == NULL) {
+        aws_credentials_options options = {
+            .access_key_id = config->access_key_id,
+            .secret_access_key = config->secret_access_key,
+            .region = config->region,
+            .use_fips_endpoint = config->use_fips_endpoint,
+            .http = client->http,
+        };
+        if ((client->credentials = aws_credentials_provider_new(&options)) == NULL) {
+            aws_error_set(err, AWS_ERR_CREDENTIALS, "cannot set up the AWS credential chain");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+kms_client *kms_client_new_with_hooks(const aws_client_config *config,
+                                      const kms_client_hooks *hooks, aws_error *err)
+{
+    aws_error_clear(err);
+    kms_client *client = calloc(1, sizeof *client);
+    if (client == NULL) {
+        aws_error_set(err, AWS_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    if (hooks != NULL)
+        client->hooks = *hooks;
+    client->max_attempts =
+        config->max_attempts > 0 ? config->max_attempts : AWS_RETRY_DEFAULT_MAX_ATTEMPTS;
+    aws_retry_quota_init(&client->quota, AWS_RETRY_QUOTA_CAPACITY);
+    if (resolve_endpoints(client, config, err) != 0 || create_transport(client, config, err) != 0) {
+        kms_client_free(client);
+        return NULL;
+    }
+    return client;
+}
+
+kms_client *kms_client_new(const aws_client_config *config, aws_error *err)
+{
+    return kms_client_new_with_hooks(config, NULL, err);
+}
+
+void kms_client_free(kms_client *client)
+{
+    if (client == NULL)
+        return;
+    aws_credentials_provider_free(client->credentials);
+    aws_http_free(client->http);
+    aws_retry_quota_destroy(&client->quota);
+    free(client);
+}
+
+const char *kms_client_endpoint(const kms_client *client) { return client->endpoint; }
+
+int kms_client_retry_tokens(kms_client *client)
+{
+    return aws_retry_quota_available(&client->quota);
+}
+
+void kms_client_get_stats(kms_client *client, kms_client_stats *out)
+{
+    out->http_requests = client->http ? aws_http_requests_made(client->http) : 0;
+    out->connections_opened = client->http ? aws_http_connections_opened(client->http) : 0;
+}
+
+/* --- key specs ------------------------------------------------------------------- */
+
+static const char *const key_spec_names[] = {
+    [KMS_KEY_SPEC_UNKNOWN] = "UNKNOWN",
+    [KMS_KEY_SPEC_RSA_2048] = "RSA_2048",
+    [KMS_KEY_SPEC_RSA_4096] = "RSA_4096",
+    [KMS_KEY_SPEC_ECC_NIST_P256] = "ECC_NIST_P256",
+    [KMS_KEY_SPEC_ECC_NIST_P384] = "ECC_NIST_P384",
+};
+
+const char *kms_key_spec_name(kms_key_spec spec)
+{
+    if ((unsigned)spec >= sizeof key_spec_names / sizeof key_spec_names[0])
+        return "UNKNOWN";
+    return key_spec_names[spec];
+}
+
+kms_key_spec kms_key_spec_parse(const char *name)
+{
+    for (size_t i = 1; name != NULL && i < sizeof key_spec_names / sizeof key_spec_names[0]; i++) {
+        if (strcmp(name, key_spec_names[i]) == 0)
+            return (kms_key_spec)i;
+    }
+    return KMS_KEY_SPEC_UNKNOWN;
+}
+
+/* --- one call: attempts, retries, logging ------------------------------------------ */
+
+static int get_credentials(kms_client *client, aws_credentials *out, aws_error *err)
+{
+    if (client->hooks.get_credentials != NULL)
+        return client->hooks.get_credentials(client->hooks.user, out, err);
+    return aws_credentials_get(client->credentials, out, err);
+}
+
+static int send_request(kms_client *client, const aws_http_request *request,
+                        aws_http_response *response, aws_error *err)
+{
+    if (client->hooks.send != NULL)
+        return client->hooks.send(client->hooks.user, request, response, err);
+    return aws_http_perform(client->http, request, response, err);
+}
+
+static int attempt_call(void *user, aws_error *err)
+{
+    call_state *call = user;
+    aws_http_response_clear(&call->response);
+    aws_credentials credentials;
+    memset(&credentials, 0, sizeof credentials);
+    if (get_credentials(call->client, &credentials, err) != 0) {
+        aws_credentials_clear(&credentials);
+        if (err->status == AWS_OK)
+            aws_error_set(err, AWS_ERR_CREDENTIALS, "no AWS credentials");
+        return -1;
+    }
+    aws_http_request request = {
+        .method = "POST",
+        .url = call->url,
+        .headers = call->headers,
+        .body = call->body,
+        .body_len = strlen(call->body),
+        .sigv4_scope = call->scope,
+        .credentials = &credentials,
+        .deadline_ms = call->ctx ? call->ctx->deadline_ms : 0,
+    };
+    int rc = send_request(call->client, &request, &call->response, err);
+    aws_credentials_clear(&credentials);
+    if (rc != 0)
+        return -1;
+    if (call->response.status >= 200 && call->response.status < 300)
+        return 0;
+    aws_error_from_answer(call->operation, call->response.status, call->response.body,
+                          call->response.request_id, err);
+    return -1;
+}
+
+static void log_call(const call_state *call, const aws_error *err, int64_t started_ms, int rc)
+{
+    if (!log_enabled(LOG_DEBUG))
+        return;
+    char status[16], attempts[16], duration[32];
+    snprintf(status, sizeof status, "%ld",
+             rc == 0 ? call->response.status : (long)err->http_status);
+    snprintf(attempts, sizeof attempts, "%d", err->attempts);
+    snprintf(duration, sizeof duration, "%" PRId64, aws_monotonic_ms() - started_ms);
+    const char *request_id = rc == 0 ? call->response.request_id : err->request_id;
+    log_write(LOG_DEBUG, "aws", "AWS call", "operation", call->operation, "http_status", status,
+              "attempts", attempts, "duration_ms", duration, "request_id", request_id, "result",
+              rc == 0 ? "OK" : aws_status_name(err->status), NULL);
+}
+
+/* Runs a call with retries; on success call->response holds the 2xx answer. */
+static int run_call(call_state *call, aws_error *err)
+{
+    aws_retry_policy policy = {
+        .max_attempts = call->client->max_attempts,
+        .quota = &call->client->quota,
+        .hooks = call->client->hooks.retry,
+    };
+    int64_t started = aws_monotonic_ms();
+    int rc = aws_retry_run(&policy, call->ctx, attempt_call, call, err);
+    log_call(call, err, started, rc);
+    return rc;
+}
+
+static void bad_response(aws_error *err, const call_state *call, const char *what)
+{
+    int attempts = err->attempts;
+    aws_error_clear(err);
+    aws_error_set(err, AWS_ERR_BAD_RESPONSE, "%s returned an unexpected answer: %s",
+                  call->operation, what);
+    err->attempts = attempts;
+    err->http_status = (int)call->response.status;
+    snprintf(err->request_id, sizeof err->request_id, "%s", call->response.request_id);
+}
+
+/* Sends request (consumed) as KMS operation; on success *answer is the
+ * decoded JSON object (an empty object for an empty body). */
+static int kms_call(kms_client *client, const aws_call_ctx *ctx, const char *operation,
+                    json_t *request, json_t **answer, aws_error *err)
+{
+    aws_error scratch;
+    if (err == NULL)
+        err = &scratch;
+    aws_error_clear(err);
+    char *body = json_dumps(request, JSON_COMPACT);
+    json_decref(request);
+    if (body == NULL) {
+        aws_error_set(err, AWS_ERR_INTERNAL, "cannot encode the %s request", operation);
+        return -1;
+    }
+    char target[96];
+    snprintf(target, sizeof target, "X-Amz-Target: TrentService.%s", operation);
+    const char *headers[] = {target, JSON_CONTENT_TYPE, USER_AGENT, NULL};
+    call_state call = {.client = client,
+                       .ctx = ctx,
+                       .operation = operation,
+                       .url = client->endpoint,
+                       .scope = client->kms_scope,
+                       .headers = headers,
+                       .body = body};
+    int rc = run_call(&call, err);
+    free(body);
+    if (rc == 0) {
+        /* Kept for the caller's logs, and for a bad-answer error below. */
+        err->http_status = (int)call.response.status;
+        snprintf(err->request_id, sizeof err->request_id, "%s", call.response.request_id);
+        const char *text = call.response.body ? call.response.body : "";
+        *answer = text[strspn(text, " \t\r\n")] == '\0' ? json_object() : json_loads(text, 0, NULL);
+        if (!json_is_object(*answer)) {
+            json_decref(*answer);
+            *answer = NULL;
+            bad_response(err, &call, "the body is not a JSON object");
+            rc = -1;
+        }
+    }
+    aws_http_response_clear(&call.response);
+    return rc;
+}
+
+/* --- decoding helpers -------------------------------------------------------------- */
+
+static int decode_key_metadata(const json_t *metadata, kms_key_metadata *out)
+{
+    memset(out, 0, sizeof *out);
+    char spec[32];
+    if (!json_is_object(metadata) ||
+        aws_json_copy_string(metadata, "KeyId", true, out->key_id, sizeof out->key_id) != 0 ||
+        aws_json_copy_string(metadata, "Arn", false, out->arn, sizeof out->arn) != 0 ||
+        aws_json_copy_string(metadata, "KeyState", false, out->key_state, sizeof out->key_state) !=
+            0 ||
+        aws_json_copy_string(metadata, "KeyManager", false, out->key_manager,
+                             sizeof out->key_manager) != 0 ||
+        aws_json_copy_string(metadata, "KeySpec", false, spec, sizeof spec) != 0)
+        return -1;
+    if (spec[0] == '\0' &&
+        aws_json_copy_string(metadata, "CustomerMasterKeySpec", false, spec, sizeof spec) != 0)
+        return -1;
+    /* KMS allows 8192 characters; a longer description than ours is never
+     * one the plugin wrote, so its prefix is enough. */
+    const char *description = json_string_value(json_object_get(metadata, "Description"));
+    snprintf(out->description, sizeof out->description, "%s", description ? description : "");
+    out->enabled = aws_json_bool(metadata, "Enabled");
+    out->creation_date = aws_json_timestamp(metadata, "CreationDate");
+    out->key_spec = kms_key_spec_parse(spec);
+    return 0;
+}
+
+static int finish_key_metadata(json_t *answer, kms_key_metadata *out, const char *operation,
+                               aws_error *err)
+{
+    int rc = decode_key_metadata(json_object_get(answer, "KeyMetadata"), out);
+    json_decref(answer);
+    if (rc != 0) {
+        int attempts = err->attempts;
+        aws_error_set(err, AWS_ERR_BAD_RESPONSE,
+                      "KMS %s returned an unexpected answer: no valid KeyMetadata", operation);
+        err->attempts = attempts;
+    }
+    return rc;
+}
+
+static void set_bad_answer(aws_error *err, const char *operation, const char *what)
+{
+    err->status = AWS_ERR_BAD_RESPONSE;
+    snprintf(err->message, sizeof err->message, "%s returned an unexpected answer: %s", operation,
+             what);
+}
+
+static json_t *tags_json(const kms_tag *tags, size_t count)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new(array, json_pack("{s:s, s:s}", "TagKey", tags[i].key, "TagValue",
+                                               tags[i].value ? tags[i].value : ""));
+    return array;
+}
+
+/* --- operations -------------------------------------------------------------------- */
+
+int kms_create_key(kms_client *client, const aws_call_ctx *ctx, const kms_create_key_input *input,
+                   kms_key_metadata *out, aws_error *err)
+{
+    json_t *request = json_pack("{s:s, s:s}", "KeyUsage", "SIGN_VERIFY", "KeySpec",
+                                kms_key_spec_name(input->key_spec));
+    if (input->description != NULL)
+        json_object_set_new(request, "Description", json_string(input->description));
+    if (input->policy != NULL)
+        json_object_set_new(request, "Policy", json_string(input->policy));
+    if (input->tag_count > 0)
+        json_object_set_new(request, "Tags", tags_json(input->tags, input->tag_count));
+    json_t *answer = NULL;
+    if (kms_call(client, ctx, "CreateKey", request, &answer, err) != 0)
+        return -1;
+    return finish_key_metadata(answer, out, "CreateKey", err);
+}
+
+int kms_describe_key(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                     kms_key_metadata *out, aws_error *err)
+{
+    json_t *answer = NULL;
+    if (kms_call(client, ctx, "DescribeKey", json_pack("{s:s}", "KeyId", key_id), &answer, err) !=
+        0)
+        return -1;
+    return finish_key_metadata(answer, out, "DescribeKey", err);
+}
+
+void kms_public_key_clear(kms_public_key *key)
+{
+    if (key == NULL)
+        return;
+    free(key->der);
+    memset(key, 0, sizeof *key);
+}
+
+int kms_get_public_key(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                       kms_public_key *out, aws_error *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *answer = NULL;
+    if (kms_call(client, ctx, "GetPublicKey", json_pack("{s:s}", "KeyId", key_id), &answer, err) !=
+        0)
+        return -1;
+    char spec[32];
+    const char *der = json_string_value(json_object_get(answer, "PublicKey"));
+    int rc = -1;
+    if (der == NULL ||
+        aws_json_copy_string(answer, "KeyId", false, out->key_id, sizeof out->key_id) != 0 ||
+        aws_json_copy_string(answer, "KeySpec", false, spec, sizeof spec) != 0)
+        set_bad_answer(err, "GetPublicKey", "no PublicKey");
+    else if (aws_base64_decode(der, &out->der, &out->der_len) != 0)
+        set_bad_answer(err, "GetPublicKey", "PublicKey is not base64");
+    else {
+        out->key_spec = kms_key_spec_parse(spec);
+        rc = 0;
+    }
+    json_decref(answer);
+    return rc;
+}
+
+int kms_sign(kms_client *client, const aws_call_ctx *ctx, const char *key_id, const uint8_t *digest,
+             size_t digest_len, const char *algorithm, uint8_t **signature, size_t *signature_len,
+             aws_error *err)
+{
+    *signature = NULL;
+    *signature_len = 0;
+    char *message = aws_base64_encode(digest, digest_len);
+    if (message == NULL) {
+        aws_error_set(err, AWS_ERR_INTERNAL, "out of memory");
+        return -1;
+    }
+    json_t *request = json_pack("{s:s, s:s, s:s, s:s}", "KeyId", key_id, "Message", message,
+                                "MessageType", "DIGEST", "SigningAlgorithm", algorithm);
+    free(message);
+    json_t *answer = NULL;
+    if (kms_call(client, ctx, "Sign", request, &answer, err) != 0)
+        return -1;
+    const char *encoded = json_string_value(json_object_get(answer, "Signature"));
+    int rc = -1;
+    if (encoded == NULL)
+        set_bad_answer(err, "Sign", "no Signature");
+    else if (aws_base64_decode(encoded, signature, signature_len) != 0)
+        set_bad_answer(err, "Sign", "Signature is not base64");
+    else
+        rc = 0;
+    json_decref(answer);
+    return rc;
+}
+
+/* For the operations whose answer carries nothing we need. */
+static int kms_call_no_answer(kms_client *client, const aws_call_ctx *ctx, const char *operation,
+                              json_t *request, aws_error *err)
+{
+    json_t *answer = NULL;
+    int rc = kms_call(client, ctx, operation, request, &answer, err);
+    json_decref(answer);
+    return rc;
+}
+
+int kms_create_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,
+                     const char *target_key_id, aws_error *err)
+{
+    return kms_call_no_answer(
+        client, ctx, "CreateAlias",
+        json_pack("{s:s, s:s}", "AliasName", alias_name, "TargetKeyId", target_key_id), err);
+}
+
+int kms_update_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,
+                     const char *target_key_id, aws_error *err)
+{
+    return kms_call_no_answer(
+        client, ctx, "UpdateAlias",
+        json_pack("{s:s, s:s}", "AliasName", alias_name, "TargetKeyId", target_key_id), err);
+}
+
+int kms_delete_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,
+                     aws_error *err)
+{
+    return kms_call_no_answer(client, ctx, "DeleteAlias",
+                              json_pack("{s:s}", "AliasName", alias_name), err);
+}
+
+int kms_schedule_key_deletion(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                              int pending_window_days, aws_error *err)
+{
+    json_t *request = json_pack("{s:s}", "KeyId", key_id);
+    if (pending_window_days > 0)
+        json_object_set_new(request, "PendingWindowInDays", json_integer(pending_window_days));
+    return kms_call_no_answer(client, ctx, "ScheduleKeyDeletion", request, err);
+}
+
+int kms_tag_resource(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                     const kms_tag *tags, size_t tag_count, aws_error *err)
+{
+    json_t *request = json_pack("{s:s, s:o}", "KeyId", key_id, "Tags", tags_json(tags, tag_count));
+    return kms_call_no_answer(client, ctx, "TagResource", request, err);
+}
+
+/* Adds Limit and Marker to a list request. */
+static json_t *list_request(json_t *request, const char *marker, int limit)
+{
+    if (limit > 0)
+        json_object_set_new(request, "Limit", json_integer(limit));
+    if (marker != NULL && marker[0] != '\0')
+        json_object_set_new(request, "Marker", json_string(marker));
+    return request;
+}
+
+/* Truncated and NextMarker; a truncated page must carry a marker. */
+static int decode_page_end(const json_t *answer, bool *truncated, char *marker, size_t marker_size)
+{
+    *truncated = aws_json_bool(answer, "Truncated");
+    if (aws_json_copy_string(answer, "NextMarker", false, marker, marker_size) != 0)
+        return -1;
+    return *truncated && marker[0] == '\0' ? -1 : 0;
+}
+
+static int decode_alias(const json_t *item, kms_alias *alias)
+{
+    if (!json_is_object(item) ||
+        aws_json_copy_string(item, "AliasName", true, alias->alias_name,
+                             sizeof alias->alias_name) != 0 ||
+        aws_json_copy_string(item, "AliasArn", false, alias->alias_arn, sizeof alias->alias_arn) !=
+            0 ||
+        aws_json_copy_string(item, "TargetKeyId", false, alias->target_key_id,
+                             sizeof alias->target_key_id) != 0)
+        return -1;
+    alias->creation_date = aws_json_timestamp(item, "CreationDate");
+    alias->last_updated_date = aws_json_timestamp(item, "LastUpdatedDate");
+    return 0;
+}
+
+void kms_alias_page_clear(kms_alias_page *page)
+{
+    if (page == NULL)
+        return;
+    free(page->aliases);
+    memset(page, 0, sizeof *page);
+}
+
+static int decode_alias_page(const json_t *answer, kms_alias_page *out)
+{
+    const json_t *items = json_object_get(answer, "Aliases");
+    if (items != NULL && !json_is_array(items))
+        return -1;
+    size_t count = json_array_size(items);
+    out->aliases = calloc(count ? count : 1, sizeof *out->aliases);
+    if (out->aliases == NULL)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        if (decode_alias(json_array_get(items, i), &out->aliases[i]) != 0)
+            return -1;
+    }
+    out->count = count;
+    return decode_page_end(answer, &out->truncated, out->next_marker, sizeof out->next_marker);
+}
+
+int kms_list_aliases(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                     const char *marker, int limit, kms_alias_page *out, aws_error *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *request = list_request(json_object(), marker, limit);
+    if (key_id != NULL && key_id[0] != '\0')
+        json_object_set_new(request, "KeyId", json_string(key_id));
+    json_t *answer = NULL;
+    if (kms_call(client, ctx, "ListAliases", request, &answer, err) != 0)
+        return -1;
+    int rc = decode_alias_page(answer, out);
+    json_decref(answer);
+    if (rc != 0) {
+        kms_alias_page_clear(out);
+        set_bad_answer(err, "ListAliases", "malformed Aliases page");
+    }
+    return rc;
+}
+
+void kms_key_page_clear(kms_key_page *page)
+{
+    if (page == NULL)
+        return;
+    free(page->keys);
+    memset(page, 0, sizeof *page);
+}
+
+static int decode_key_page(const json_t *answer, kms_key_page *out)
+{
+    const json_t *items = json_object_get(answer, "Keys");
+    if (items != NULL && !json_is_array(items))
+        return -1;
+    size_t count = json_array_size(items);
+    out->keys = calloc(count ? count : 1, sizeof *out->keys);
+    if (out->keys == NULL)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        const json_t *item = json_array_get(items, i);
+        if (!json_is_object(item) ||
+            aws_json_copy_string(item, "KeyId", true, out->keys[i].key_id,
+                                 sizeof out->keys[i].key_id) != 0 ||
+            aws_json_copy_string(item, "KeyArn", false, out->keys[i].arn,
+                                 sizeof out->keys[i].arn) != 0)
+            return -1;
+    }
+    out->count = count;
+    return decode_page_end(answer, &out->truncated, out->next_marker, sizeof out->next_marker);
+}
+
+int kms_list_keys(kms_client *client, const aws_call_ctx *ctx, const char *marker, int limit,
+                  kms_key_page *out, aws_error *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *answer = NULL;
+    if (kms_call(client, ctx, "ListKeys", list_request(json_object(), marker, limit), &answer,
+                 err) != 0)
+        return -1;
+    int rc = decode_key_page(answer, out);
+    json_decref(answer);
+    if (rc != 0) {
+        kms_key_page_clear(out);
+        set_bad_answer(err, "ListKeys", "malformed Keys page");
+    }
+    return rc;
+}
+
+/* --- STS --------------------------------------------------------------------------- */
+
+int sts_get_caller_identity(kms_client *client, const aws_call_ctx *ctx, sts_identity *out,
+                            aws_error *err)
+{
+    aws_error scratch;
+    if (err == NULL)
+        err = &scratch;
+    aws_error_clear(err);
+    memset(out, 0, sizeof *out);
+    char url[sizeof client->sts_endpoint + 1];
+    snprintf(url, sizeof url, "%s/", client->sts_endpoint);
+    const char *headers[] = {QUERY_CONTENT_TYPE, USER_AGENT, NULL};
+    call_state call = {.client = client,
+                       .ctx = ctx,
+                       .operation = "GetCallerIdentity",
+                       .url = url,
+                       .scope = client->sts_scope,
+                       .headers = headers,
+                       .body = "Action=GetCallerIdentity&Version=2011-06-15"};
+    int rc = run_call(&call, err);
+    if (rc == 0) {
+        err->http_status = (int)call.response.status;
+        snprintf(err->request_id, sizeof err->request_id, "%s", call.response.request_id);
+    }
+    if (rc == 0 &&
+        (aws_xml_tag(call.response.body, "Account", out->account, sizeof out->account) != 0 ||
+         aws_xml_tag(call.response.body, "Arn", out->arn, sizeof out->arn) != 0 ||
+         aws_xml_tag(call.response.body, "UserId", out->user_id, sizeof out->user_id) != 0)) {
+        bad_response(err, &call, "no Account, Arn or UserId");
+        rc = -1;
+    }
+    aws_http_response_clear(&call.response);
+    return rc;
+}
