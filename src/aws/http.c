@@ -256,6 +256,16 @@ static void set_signing(CURL *curl, const aws_http_request *request)
     curl_easy_setopt(curl, CURLOPT_PASSWORD, request->credentials->secret_access_key);
 }
 
+/* curl's progress callback: a non-zero answer aborts the transfer, so a
+ * cancelled call (shutdown, client gone) stops waiting on the network. */
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const atomic_bool *cancelled = user;
+    return cancelled != NULL && atomic_load(cancelled) ? 1 : 0;
+}
+
 static void configure(aws_http *http, CURL *curl, const aws_http_request *request,
                       struct curl_slist *headers, long timeout_ms, char *errbuf)
 {
@@ -274,6 +284,11 @@ static void configure(aws_http *http, CURL *curl, const aws_http_request *reques
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (request->cancelled != NULL) {
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)request->cancelled);
+    }
     set_method_and_body(curl, request);
     set_signing(curl, request);
 }
@@ -285,6 +300,8 @@ static void report_curl_failure(CURLcode code, const char *errbuf, const body_bu
     if (body->too_large)
         aws_error_set(err, AWS_ERR_BAD_RESPONSE, "HTTP response larger than %u bytes",
                       MAX_RESPONSE_BYTES);
+    else if (code == CURLE_ABORTED_BY_CALLBACK)
+        aws_error_set(err, AWS_ERR_CANCELLED, "the call was cancelled");
     else if (code == CURLE_OPERATION_TIMEDOUT)
         aws_error_set(err, AWS_ERR_TIMEOUT, "HTTP request timed out: %s", detail);
     else

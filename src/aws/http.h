@@ -4,6 +4,7 @@
 #ifndef KM_AWS_HTTP_H
 #define KM_AWS_HTTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,7 @@ typedef struct {
     const aws_credentials *credentials; /* required when sigv4_scope is set */
     int64_t deadline_ms;                /* CLOCK_MONOTONIC ms; 0: options' timeout only */
     int timeout_ms;                     /* 0: options' request timeout */
+    const atomic_bool *cancelled;       /* aborts the exchange when set; may be NULL */
 } aws_http_request;
 
 typedef struct {

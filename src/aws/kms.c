@@ -209,6 +209,7 @@ static int attempt_call(void *user, aws_error *err)
         .sigv4_scope = call->scope,
         .credentials = &credentials,
         .deadline_ms = call->ctx ? call->ctx->deadline_ms : 0,
+        .cancelled = call->ctx ? call->ctx->cancelled : NULL,
     };
     int rc = send_request(call->client, &request, &call->response, err);
     aws_credentials_clear(&credentials);

@@ -317,6 +317,16 @@ def test_cancellation_during_backoff(probe, kms):
     assert kms.calls("ListKeys") == out["error"]["attempts"] < 12
 
 
+def test_cancellation_aborts_a_request_in_flight(probe, kms):
+    """A cancelled call stops waiting on the network instead of running to its timeout."""
+    kms.inject("ListKeys", "latency", 1, latency_ms=5000)
+    started = time.monotonic()
+    out = probe.error("list-keys", options=["--timeout-ms", "10000", "--cancel-after-ms", "300"])
+    assert out["error"]["status"] == "Cancelled", out
+    assert out["error"]["attempts"] == 1
+    assert time.monotonic() - started < 4
+
+
 # --- signing with session tokens -------------------------------------------------------------
 
 def test_session_token_signed_and_checked(probe, kms):
