@@ -1,0 +1,30 @@
+/* Deadline conversion from gRPC's clocks to CLOCK_MONOTONIC milliseconds. */
+#include "plugin/deadline.h"
+
+#include <time.h>
+
+int64_t deadline_to_monotonic_ms(gpr_timespec deadline, gpr_timespec now, int64_t monotonic_now_ms)
+{
+    if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) == 0)
+        return 0;
+    gpr_timespec remaining = gpr_time_sub(deadline, now);
+    int64_t remaining_ms = remaining.tv_sec * 1000 + remaining.tv_nsec / 1000000;
+    int64_t result = monotonic_now_ms + remaining_ms;
+    return result > 0 ? result : 1;
+}
+
+int64_t deadline_monotonic_ms(gpr_timespec deadline)
+{
+    if (deadline.clock_type == GPR_TIMESPAN)
+        return 0;
+    return deadline_to_monotonic_ms(deadline, gpr_now(deadline.clock_type), monotonic_ms());
+}
+
+int64_t monotonic_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+int64_t monotonic_ms(void) { return monotonic_us() / 1000; }
