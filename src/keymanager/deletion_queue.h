@@ -25,5 +25,8 @@ size_t deletion_queue_pending(deletion_queue *queue);
 /* Stops the worker (waiting at most timeout_ms for an in-flight call), logs
  * each key it could not finish, frees the queue. */
 void deletion_queue_stop(deletion_queue *queue, int timeout_ms);
+/* Like deletion_queue_stop, but hands each key it could not finish to
+ * successor (a running queue; NULL: log them as with deletion_queue_stop). */
+void deletion_queue_stop_into(deletion_queue *queue, int timeout_ms, deletion_queue *successor);
 
 #endif

@@ -1,0 +1,286 @@
+/* Deletion queue worker (see deletion_queue.h): one thread, a bounded list of
+ * keys each with its next due time, condition-variable waits on the
+ * monotonic clock, exponential backoff between attempts. */
+#include "keymanager/deletion_queue.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+
+enum {
+    QUEUE_CAPACITY = 1024,
+    PENDING_WINDOW_DAYS = 7,
+    CALL_TIMEOUT_MS = 30000,
+};
+static const int64_t BACKOFF_BASE_MS = 1000;
+static const int64_t BACKOFF_CAP_MS = 5 * 60 * 1000;
+
+#define MODULE "deletion_queue"
+
+typedef struct {
+    char *key_id;
+    char *reason;
+    int attempts;
+    int64_t due_ms;
+} pending_key;
+
+struct deletion_queue {
+    kms_client *kms;
+    deletion_is_live_fn is_live;
+    void *ctx;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    pending_key keys[QUEUE_CAPACITY];
+    size_t count;
+    bool in_flight;
+    bool stopping;
+    atomic_bool cancel;
+    pthread_t thread;
+};
+
+typedef enum { OUTCOME_DONE, OUTCOME_RETRY } outcome;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timespec timespec_at(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    return ts;
+}
+
+static int64_t backoff_ms(int attempts)
+{
+    int64_t delay = BACKOFF_BASE_MS;
+    for (int i = 1; i < attempts && delay < BACKOFF_CAP_MS; i++)
+        delay *= 2;
+    return delay < BACKOFF_CAP_MS ? delay : BACKOFF_CAP_MS;
+}
+
+static void pending_free(pending_key *key)
+{
+    free(key->key_id);
+    free(key->reason);
+    key->key_id = NULL;
+    key->reason = NULL;
+}
+
+/* Caller holds the lock. */
+static bool queued_already(const deletion_queue *queue, const char *key_id)
+{
+    for (size_t i = 0; i < queue->count; i++) {
+        if (strcmp(queue->keys[i].key_id, key_id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Caller holds the lock; takes ownership of key's strings on success. */
+static bool insert_locked(deletion_queue *queue, pending_key *key)
+{
+    if (queue->count == QUEUE_CAPACITY)
+        return false;
+    queue->keys[queue->count++] = *key;
+    pthread_cond_broadcast(&queue->changed);
+    return true;
+}
+
+static outcome schedule_deletion(deletion_queue *queue, const pending_key *key)
+{
+    if (queue->is_live != NULL && queue->is_live(queue->ctx, key->key_id)) {
+        log_write(LOG_INFO, MODULE, "Key not deleted: one of our aliases targets it", "key_arn",
+                  key->key_id, NULL);
+        return OUTCOME_DONE;
+    }
+    aws_call_ctx ctx = {.deadline_ms = now_ms() + CALL_TIMEOUT_MS, .cancelled = &queue->cancel};
+    aws_error err;
+    aws_error_clear(&err);
+    if (kms_schedule_key_deletion(queue->kms, &ctx, key->key_id, PENDING_WINDOW_DAYS, &err) == 0) {
+        log_write(LOG_INFO, MODULE, "Key scheduled for deletion", "key_arn", key->key_id, "reason",
+                  key->reason, NULL);
+        return OUTCOME_DONE;
+    }
+    switch (err.status) {
+    case AWS_ERR_NOT_FOUND:
+        log_write(LOG_WARN, MODULE, "Key to delete does not exist", "key_arn", key->key_id, NULL);
+        return OUTCOME_DONE;
+    case AWS_ERR_INVALID_STATE:
+        log_write(LOG_INFO, MODULE, "Key already pending deletion or in a state KMS cannot delete",
+                  "key_arn", key->key_id, "error", err.message, NULL);
+        return OUTCOME_DONE;
+    case AWS_ERR_VALIDATION:
+        log_write(LOG_ERROR, MODULE, "Failed to schedule key deletion: invalid key id", "key_arn",
+                  key->key_id, "error", err.message, NULL);
+        return OUTCOME_DONE;
+    default: {
+        char cause[1300];
+        snprintf(cause, sizeof cause, "%s: %s",
+                 err.code[0] ? err.code : aws_status_name(err.status), err.message);
+        log_write(LOG_WARN, MODULE, "Failed to schedule key deletion, will retry", "key_arn",
+                  key->key_id, "error", cause, NULL);
+        return OUTCOME_RETRY;
+    }
+    }
+}
+
+/* Caller holds the lock; index of the key due first (count > 0). */
+static size_t earliest_locked(const deletion_queue *queue)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < queue->count; i++) {
+        if (queue->keys[i].due_ms < queue->keys[best].due_ms)
+            best = i;
+    }
+    return best;
+}
+
+static void requeue_locked(deletion_queue *queue, pending_key *key)
+{
+    key->attempts++;
+    key->due_ms = now_ms() + backoff_ms(key->attempts);
+    if (!insert_locked(queue, key)) {
+        log_write(LOG_ERROR, MODULE, "Deletion queue full: key will not be deleted", "key_arn",
+                  key->key_id, NULL);
+        pending_free(key);
+    }
+}
+
+static void *worker(void *arg)
+{
+    deletion_queue *queue = arg;
+    pthread_mutex_lock(&queue->lock);
+    while (!queue->stopping) {
+        if (queue->count == 0) {
+            pthread_cond_wait(&queue->changed, &queue->lock);
+            continue;
+        }
+        size_t index = earliest_locked(queue);
+        if (queue->keys[index].due_ms > now_ms()) {
+            struct timespec until = timespec_at(queue->keys[index].due_ms);
+            pthread_cond_timedwait(&queue->changed, &queue->lock, &until);
+            continue;
+        }
+        pending_key key = queue->keys[index];
+        queue->keys[index] = queue->keys[--queue->count];
+        queue->in_flight = true;
+        pthread_mutex_unlock(&queue->lock);
+
+        outcome result = schedule_deletion(queue, &key);
+
+        pthread_mutex_lock(&queue->lock);
+        queue->in_flight = false;
+        if (result == OUTCOME_RETRY)
+            requeue_locked(queue, &key);
+        else
+            pending_free(&key);
+        pthread_cond_broadcast(&queue->changed);
+    }
+    pthread_mutex_unlock(&queue->lock);
+    return NULL;
+}
+
+deletion_queue *deletion_queue_start(kms_client *kms, deletion_is_live_fn is_live, void *ctx)
+{
+    deletion_queue *queue = calloc(1, sizeof *queue);
+    if (queue == NULL)
+        return NULL;
+    queue->kms = kms;
+    queue->is_live = is_live;
+    queue->ctx = ctx;
+    atomic_init(&queue->cancel, false);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&queue->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&queue->lock, NULL);
+    if (pthread_create(&queue->thread, NULL, worker, queue) != 0) {
+        pthread_cond_destroy(&queue->changed);
+        pthread_mutex_destroy(&queue->lock);
+        free(queue);
+        return NULL;
+    }
+    return queue;
+}
+
+bool deletion_queue_push(deletion_queue *queue, const char *key_id, const char *reason)
+{
+    pending_key key = {.key_id = strdup(key_id),
+                       .reason = strdup(reason != NULL ? reason : ""),
+                       .due_ms = now_ms()};
+    if (key.key_id == NULL || key.reason == NULL) {
+        pending_free(&key);
+        log_write(LOG_ERROR, MODULE, "Out of memory: key will not be deleted", "key_arn", key_id,
+                  NULL);
+        return false;
+    }
+    pthread_mutex_lock(&queue->lock);
+    bool duplicate = queued_already(queue, key_id);
+    bool inserted = !duplicate && insert_locked(queue, &key);
+    pthread_mutex_unlock(&queue->lock);
+    if (!inserted)
+        pending_free(&key);
+    if (!duplicate && !inserted) {
+        log_write(LOG_ERROR, MODULE, "Deletion queue full: key will not be deleted", "key_arn",
+                  key_id, "reason", reason, NULL);
+        return false;
+    }
+    log_write(LOG_DEBUG, MODULE, "Key queued for deletion", "key_arn", key_id, "reason", reason,
+              NULL);
+    return true;
+}
+
+size_t deletion_queue_pending(deletion_queue *queue)
+{
+    pthread_mutex_lock(&queue->lock);
+    size_t pending = queue->count + (queue->in_flight ? 1 : 0);
+    pthread_mutex_unlock(&queue->lock);
+    return pending;
+}
+
+/* Waits (bounded) for an in-flight call, then cancels it and joins. */
+static void stop_worker(deletion_queue *queue, int timeout_ms)
+{
+    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    pthread_mutex_lock(&queue->lock);
+    queue->stopping = true;
+    pthread_cond_broadcast(&queue->changed);
+    while (queue->in_flight && now_ms() < deadline) {
+        struct timespec until = timespec_at(deadline);
+        pthread_cond_timedwait(&queue->changed, &queue->lock, &until);
+    }
+    atomic_store(&queue->cancel, true);
+    pthread_mutex_unlock(&queue->lock);
+    pthread_join(queue->thread, NULL);
+}
+
+void deletion_queue_stop_into(deletion_queue *queue, int timeout_ms, deletion_queue *successor)
+{
+    if (queue == NULL)
+        return;
+    stop_worker(queue, timeout_ms);
+    for (size_t i = 0; i < queue->count; i++) {
+        pending_key *key = &queue->keys[i];
+        if (successor == NULL || !deletion_queue_push(successor, key->key_id, key->reason))
+            log_write(LOG_ERROR, MODULE, "Key deletion not scheduled before shutdown", "key_arn",
+                      key->key_id, "reason", key->reason, NULL);
+        pending_free(key);
+    }
+    pthread_cond_destroy(&queue->changed);
+    pthread_mutex_destroy(&queue->lock);
+    free(queue);
+}
+
+void deletion_queue_stop(deletion_queue *queue, int timeout_ms)
+{
+    deletion_queue_stop_into(queue, timeout_ms, NULL);
+}

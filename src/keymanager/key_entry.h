@@ -1,0 +1,67 @@
+/* The key cache: SPIRE key id -> the KMS key its alias targets, with the
+ * public key. Entries are immutable and refcounted, so a caller keeps using
+ * the entry it looked up while a rotation replaces it in the cache. The
+ * cache also remembers our aliases whose key was left out at load (disabled
+ * or pending deletion), so that GenerateKey re-points them. */
+#ifndef KM_KEY_ENTRY_H
+#define KM_KEY_ENTRY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keymanager/keymanager.h"
+
+typedef struct key_entry {
+    atomic_int refs;
+    char *spire_id;
+    char *alias_name;
+    char *arn;
+    char *kms_key_id; /* the key's UUID */
+    km_key_type type;
+    uint8_t *pkix;
+    size_t pkix_len;
+    char fingerprint[65];
+} key_entry;
+
+/* A new entry (one reference) with the fingerprint computed; NULL if out of memory. */
+key_entry *key_entry_new(const char *spire_id, const char *alias_name, const char *arn,
+                         const char *kms_key_id, km_key_type type, const uint8_t *pkix,
+                         size_t pkix_len);
+key_entry *key_entry_ref(key_entry *entry);
+void key_entry_release(key_entry *entry); /* NULL is fine */
+/* Releases each entry and frees the array. */
+void key_entries_release(key_entry **entries, size_t count);
+/* Lowercase hex SHA-256 of data. */
+void key_fingerprint(const uint8_t *data, size_t len, char out[65]);
+
+typedef struct {
+    pthread_rwlock_t lock;
+    key_entry **entries;
+    size_t count;
+    char **stale_aliases;
+    size_t stale_count;
+} key_cache;
+
+void key_cache_init(key_cache *cache);
+void key_cache_destroy(key_cache *cache);
+/* The entry for a SPIRE key id, with a reference for the caller; NULL if none. */
+key_entry *key_cache_get(key_cache *cache, const char *spire_id);
+/* Stores entry (the cache takes its own reference) and returns the entry it
+ * replaced (the caller now owns that reference), or NULL. Out of memory: the
+ * entry is not stored and NULL is returned with *stored false. */
+key_entry *key_cache_put(key_cache *cache, key_entry *entry, bool *stored);
+/* Remembers an alias of ours whose key is not usable. */
+void key_cache_add_stale_alias(key_cache *cache, const char *alias_name);
+/* Whether alias_name already exists in KMS as far as we know (an entry for
+ * spire_id, or a stale alias). */
+bool key_cache_owns_alias(key_cache *cache, const char *spire_id, const char *alias_name);
+/* Whether an entry targets key_id (a key UUID or ARN). */
+bool key_cache_targets(key_cache *cache, const char *key_id);
+/* A referenced copy of all entries (release with key_entries_release). */
+int key_cache_snapshot(key_cache *cache, key_entry ***entries, size_t *count);
+size_t key_cache_count(key_cache *cache);
+
+#endif

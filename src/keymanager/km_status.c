@@ -1,0 +1,48 @@
+/* AWS error to km_status mapping (see km_status.h) and km_status_set. */
+#include "keymanager/km_status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+void km_status_set(km_status *status, int code, const char *format, ...)
+{
+    status->code = code;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(status->message, sizeof status->message, format, args);
+    va_end(args);
+}
+
+int km_code_for_aws(aws_status status)
+{
+    switch (status) {
+    case AWS_ERR_NOT_FOUND:
+        return KM_NOT_FOUND;
+    case AWS_ERR_VALIDATION:
+        return KM_INVALID_ARGUMENT;
+    case AWS_ERR_THROTTLED:
+    case AWS_ERR_SERVER:
+    case AWS_ERR_TRANSPORT:
+        return KM_UNAVAILABLE;
+    case AWS_ERR_ACCESS_DENIED:
+        return KM_PERMISSION_DENIED;
+    case AWS_ERR_TIMEOUT:
+        return KM_DEADLINE_EXCEEDED;
+    case AWS_ERR_CANCELLED:
+        return KM_CANCELLED;
+    default:
+        return KM_INTERNAL;
+    }
+}
+
+int km_fail_aws(km_status *status, const char *operation, const aws_error *err)
+{
+    const char *code = err->code[0] != '\0' ? err->code : aws_status_name(err->status);
+    if (err->request_id[0] != '\0')
+        km_status_set(status, km_code_for_aws(err->status), "kms %s failed: %s: %s (request id %s)",
+                      operation, code, err->message, err->request_id);
+    else
+        km_status_set(status, km_code_for_aws(err->status), "kms %s failed: %s: %s", operation,
+                      code, err->message);
+    return -1;
+}

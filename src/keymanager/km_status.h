@@ -1,0 +1,15 @@
+/* km_status from AWS errors: one mapping of AWS failures to gRPC codes and
+ * one message form ("kms Sign failed: ThrottlingException: Rate exceeded
+ * (request id ...)") for every KeyManager file. */
+#ifndef KM_KM_STATUS_H
+#define KM_KM_STATUS_H
+
+#include "aws/aws_error.h"
+#include "keymanager/keymanager.h"
+
+/* The gRPC code for an AWS failure. */
+int km_code_for_aws(aws_status status);
+/* Fills status from err for the named KMS operation; returns -1. */
+int km_fail_aws(km_status *status, const char *operation, const aws_error *err);
+
+#endif

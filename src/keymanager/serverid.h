@@ -1,0 +1,24 @@
+/* The server id file (key_metadata_file / key_identifier_file): one UUID as
+ * text, the {SERVER_ID} in our alias names. A missing file is created with a
+ * new random UUIDv4 (mode 0600, temp file + rename); an unreadable or corrupt
+ * file is an error naming the path and is never replaced. */
+#ifndef KM_SERVERID_H
+#define KM_SERVERID_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SERVERID_LEN 36 /* canonical 8-4-4-4-12 form */
+
+/* Parses a UUID (canonical form, optionally in braces or with "urn:uuid:",
+ * or 32 bare hex digits; surrounding whitespace ignored) into lowercase
+ * canonical form. */
+bool serverid_parse(const char *text, char out[SERVERID_LEN + 1]);
+/* A new random (version 4) UUID in canonical form; false if no randomness. */
+bool serverid_generate(char out[SERVERID_LEN + 1]);
+/* Reads the id from path, creating the file when it does not exist. Returns
+ * 0, or -1 with a message naming the path in error. */
+int serverid_load_or_create(const char *path, char out[SERVERID_LEN + 1], char *error,
+                            size_t error_size);
+
+#endif
