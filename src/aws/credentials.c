@@ -160,7 +160,7 @@ static void log_source(const aws_cred_plan *plan, const aws_credentials *creds)
     const char *first_value = role[0] ? role : profile;
     const char *second_key = role[0] && profile[0] ? "profile" : NULL;
     log_write(LOG_INFO, LOG_MODULE, "AWS credentials loaded", "source", plan->source, "expiration",
-              expiration, first_key, first_value, second_key, profile, NULL);
+              expiration, first_key, first_value, second_key, profile, LOG_END);
 }
 
 /* The whole chain, for the first get (or until it first succeeds). */
@@ -210,7 +210,7 @@ static void log_refreshed(const aws_cred_plan *plan, const aws_credentials *cred
     if (creds->expiration != 0)
         aws_cred_format_iso8601(creds->expiration, expiration, sizeof expiration);
     log_write(LOG_DEBUG, LOG_MODULE, "AWS credentials refreshed", "source", plan->source,
-              "expiration", expiration, NULL);
+              "expiration", expiration, LOG_END);
 }
 
 /* Called without the lock by the one refreshing thread. */
@@ -269,7 +269,7 @@ static bool refresh_as_leader(aws_credentials_provider *p, aws_credentials *out)
         aws_cred_freshness_at(p->cached.expiration, now) != AWS_CRED_EXPIRED)
         log_write(LOG_WARN, LOG_MODULE,
                   "AWS credentials refresh failed; using the cached ones until they expire",
-                  "source", p->plan != NULL ? p->plan->source : "", "error", err.message, NULL);
+                  "source", p->plan != NULL ? p->plan->source : "", "error", err.message, LOG_END);
     bool dummy;
     if (!usable_now(p, now, &dummy))
         return false;

@@ -234,7 +234,7 @@ static void log_call(const call_state *call, const aws_error *err, int64_t start
     const char *request_id = rc == 0 ? call->response.request_id : err->request_id;
     log_write(LOG_DEBUG, "aws", "AWS call", "operation", call->operation, "http_status", status,
               "attempts", attempts, "duration_ms", duration, "request_id", request_id, "result",
-              rc == 0 ? "OK" : aws_status_name(err->status), NULL);
+              rc == 0 ? "OK" : aws_status_name(err->status), LOG_END);
 }
 
 /* Runs a call with retries; on success call->response holds the 2xx answer. */

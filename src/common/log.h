@@ -26,8 +26,11 @@ const char *log_level_name(log_level level);
 /* Sends lines to fd instead of stderr (tests); -1 restores stderr. */
 void log_set_fd(int fd);
 
+/* Ends log_write's field list (a typed null pointer, as variadic calls need). */
+#define LOG_END ((const char *)NULL)
+
 /* One line: message plus string fields given as key, value pairs ending
- * with NULL: log_write(LOG_INFO, "kms", "key created", "key_id", id, NULL). */
+ * with LOG_END: log_write(LOG_INFO, "kms", "key created", "key_id", id, LOG_END). */
 void log_write(log_level level, const char *module, const char *message, ...)
     __attribute__((sentinel));
 

@@ -98,7 +98,7 @@ static outcome schedule_deletion(deletion_queue *queue, const pending_key *key)
 {
     if (queue->is_live != NULL && queue->is_live(queue->ctx, key->key_id)) {
         log_write(LOG_INFO, MODULE, "Key not deleted: one of our aliases targets it", "key_arn",
-                  key->key_id, NULL);
+                  key->key_id, LOG_END);
         return OUTCOME_DONE;
     }
     aws_call_ctx ctx = {.deadline_ms = now_ms() + CALL_TIMEOUT_MS, .cancelled = &queue->cancel};
@@ -106,27 +106,28 @@ static outcome schedule_deletion(deletion_queue *queue, const pending_key *key)
     aws_error_clear(&err);
     if (kms_schedule_key_deletion(queue->kms, &ctx, key->key_id, PENDING_WINDOW_DAYS, &err) == 0) {
         log_write(LOG_INFO, MODULE, "Key scheduled for deletion", "key_arn", key->key_id, "reason",
-                  key->reason, NULL);
+                  key->reason, LOG_END);
         return OUTCOME_DONE;
     }
     switch (err.status) {
     case AWS_ERR_NOT_FOUND:
-        log_write(LOG_WARN, MODULE, "Key to delete does not exist", "key_arn", key->key_id, NULL);
+        log_write(LOG_WARN, MODULE, "Key to delete does not exist", "key_arn", key->key_id,
+                  LOG_END);
         return OUTCOME_DONE;
     case AWS_ERR_INVALID_STATE:
         log_write(LOG_INFO, MODULE, "Key already pending deletion or in a state KMS cannot delete",
-                  "key_arn", key->key_id, "error", err.message, NULL);
+                  "key_arn", key->key_id, "error", err.message, LOG_END);
         return OUTCOME_DONE;
     case AWS_ERR_VALIDATION:
         log_write(LOG_ERROR, MODULE, "Failed to schedule key deletion: invalid key id", "key_arn",
-                  key->key_id, "error", err.message, NULL);
+                  key->key_id, "error", err.message, LOG_END);
         return OUTCOME_DONE;
     default: {
         char cause[1300];
         snprintf(cause, sizeof cause, "%s: %s",
                  err.code[0] ? err.code : aws_status_name(err.status), err.message);
         log_write(LOG_WARN, MODULE, "Failed to schedule key deletion, will retry", "key_arn",
-                  key->key_id, "error", cause, NULL);
+                  key->key_id, "error", cause, LOG_END);
         return OUTCOME_RETRY;
     }
     }
@@ -149,7 +150,7 @@ static void requeue_locked(deletion_queue *queue, pending_key *key)
     key->due_ms = now_ms() + backoff_ms(key->attempts);
     if (!insert_locked(queue, key)) {
         log_write(LOG_ERROR, MODULE, "Deletion queue full: key will not be deleted", "key_arn",
-                  key->key_id, NULL);
+                  key->key_id, LOG_END);
         pending_free(key);
     }
 }
@@ -220,7 +221,7 @@ bool deletion_queue_push(deletion_queue *queue, const char *key_id, const char *
     if (key.key_id == NULL || key.reason == NULL) {
         pending_free(&key);
         log_write(LOG_ERROR, MODULE, "Out of memory: key will not be deleted", "key_arn", key_id,
-                  NULL);
+                  LOG_END);
         return false;
     }
     pthread_mutex_lock(&queue->lock);
@@ -231,11 +232,11 @@ bool deletion_queue_push(deletion_queue *queue, const char *key_id, const char *
         pending_free(&key);
     if (!duplicate && !inserted) {
         log_write(LOG_ERROR, MODULE, "Deletion queue full: key will not be deleted", "key_arn",
-                  key_id, "reason", reason, NULL);
+                  key_id, "reason", reason, LOG_END);
         return false;
     }
     log_write(LOG_DEBUG, MODULE, "Key queued for deletion", "key_arn", key_id, "reason", reason,
-              NULL);
+              LOG_END);
     return true;
 }
 
@@ -272,7 +273,7 @@ void deletion_queue_stop_into(deletion_queue *queue, int timeout_ms, deletion_qu
         pending_key *key = &queue->keys[i];
         if (successor == NULL || !deletion_queue_push(successor, key->key_id, key->reason))
             log_write(LOG_ERROR, MODULE, "Key deletion not scheduled before shutdown", "key_arn",
-                      key->key_id, "reason", key->reason, NULL);
+                      key->key_id, "reason", key->reason, LOG_END);
         pending_free(key);
     }
     pthread_cond_destroy(&queue->changed);

@@ -183,7 +183,7 @@ static void free_fleet(fleet *self)
 fleet *fleet_start(const fleet_options *options)
 {
     if (!options_complete(options)) {
-        log_write(LOG_ERROR, MODULE, "fleet tasks not started: incomplete options", NULL);
+        log_write(LOG_ERROR, MODULE, "fleet tasks not started: incomplete options", LOG_END);
         return NULL;
     }
     fleet *self = calloc(1, sizeof *self);

@@ -33,7 +33,7 @@ static int counted(fleet_run_stats *stats, int rc, const char *operation, const 
         if (err->status != AWS_ERR_CANCELLED) {
             log_write(LOG_WARN, MODULE, "KMS call failed", "task", stats->task, "operation",
                       operation, "subject", subject ? subject : "", "status",
-                      aws_status_name(err->status), "error", err->message, NULL);
+                      aws_status_name(err->status), "error", err->message, LOG_END);
         }
     }
     return rc;
@@ -92,7 +92,7 @@ static int append_alias_page(alias_list *list, const kms_alias_page *page)
 {
     for (size_t i = 0; i < page->count; i++) {
         if (!alias_list_append(list, &page->aliases[i])) {
-            log_write(LOG_ERROR, MODULE, "out of memory listing aliases", NULL);
+            log_write(LOG_ERROR, MODULE, "out of memory listing aliases", LOG_END);
             return -1;
         }
     }
@@ -138,7 +138,7 @@ static int append_key_page(key_list *list, const kms_key_page *page)
     }
     kms_key_entry *items = realloc(list->items, (list->count + page->count) * sizeof *items);
     if (items == NULL) {
-        log_write(LOG_ERROR, MODULE, "out of memory listing keys", NULL);
+        log_write(LOG_ERROR, MODULE, "out of memory listing keys", LOG_END);
         return -1;
     }
     memcpy(items + list->count, page->keys, page->count * sizeof *items);
@@ -183,7 +183,7 @@ static void refresh_one(const fleet_run_env *env, fleet_run_stats *stats, const 
     if (counted(stats, rc, "DescribeKey", own->alias_name, &err) != 0) {
         if (err.status == AWS_ERR_NOT_FOUND) {
             log_write(LOG_WARN, MODULE, "our alias is gone from KMS; not refreshed", "alias",
-                      own->alias_name, NULL);
+                      own->alias_name, LOG_END);
         }
         return;
     }
@@ -192,7 +192,7 @@ static void refresh_one(const fleet_run_env *env, fleet_run_stats *stats, const 
                   "our alias now targets another key (rotated by a replica sharing our "
                   "server id?); leaving it as it is",
                   "alias", own->alias_name, "cached_key", own->key_id, "current_key", key.key_id,
-                  NULL);
+                  LOG_END);
         if (options->alias_moved != NULL) {
             options->alias_moved(options->alias_moved_ctx, own->alias_name, key.key_id);
         }
@@ -209,7 +209,7 @@ void fleet_run_refresh_aliases(const fleet_run_env *env, fleet_run_stats *stats)
     fleet_alias *own = NULL;
     size_t count = 0;
     if (env->options->own_aliases(env->options->own_aliases_ctx, &own, &count) != 0) {
-        log_write(LOG_WARN, MODULE, "could not read our aliases; refresh skipped", NULL);
+        log_write(LOG_WARN, MODULE, "could not read our aliases; refresh skipped", LOG_END);
         return;
     }
     for (size_t i = 0; i < count && !stopping(env); i++) {
@@ -242,7 +242,7 @@ static void dispose_alias(const fleet_run_env *env, fleet_run_stats *stats, alia
     }
     alias->deleted = true;
     log_write(LOG_INFO, MODULE, "deleted stale alias of another server", "alias", alias->name,
-              "key_id", alias->target, NULL);
+              "key_id", alias->target, LOG_END);
     stats->disposed++;
     if (target_still_aliased(aliases, alias->target)) {
         return; /* the key stays while another alias targets it */
@@ -401,7 +401,7 @@ static void check_unaliased_key(const fleet_run_env *env, fleet_run_stats *stats
     if (fleet_key_is_orphan(&key, false, env->options->trust_domain, env->now_s,
                             env->options->orphan_key_age_ms)) {
         log_write(LOG_INFO, MODULE, "found orphan key of our trust domain", "key_id", key.key_id,
-                  "description", key.description, NULL);
+                  "description", key.description, LOG_END);
         if (deletion_queue_push(env->options->deletions, key.key_id, "no alias targets it")) {
             stats->disposed++;
         }
@@ -415,7 +415,7 @@ static void prune_keys(const fleet_run_env *env, fleet_key_memo *memo, fleet_run
     const char **targets = aliased_key_ids(aliases, &target_count);
     memo_builder next = {calloc(keys->count + 1, sizeof(memo_entry)), 0};
     if (targets == NULL || next.items == NULL) {
-        log_write(LOG_ERROR, MODULE, "out of memory pruning keys", NULL);
+        log_write(LOG_ERROR, MODULE, "out of memory pruning keys", LOG_END);
         free(targets);
         free(next.items);
         return;
@@ -465,5 +465,5 @@ void fleet_log_run(const fleet_run_stats *stats)
     snprintf(failures, sizeof failures, "%u", stats->failures);
     log_write(LOG_DEBUG, MODULE, "task run finished", "task", stats->task, "aliases_scanned",
               aliases, "keys_scanned", keys, "calls", calls, "refreshed", refreshed, "disposed",
-              disposed, "failures", failures, NULL);
+              disposed, "failures", failures, LOG_END);
 }

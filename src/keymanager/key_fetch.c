@@ -117,7 +117,7 @@ static bool consider_alias(const key_fetch_options *options, const kms_alias *al
     }
     if (alias->target_key_id[0] == '\0') {
         log_write(LOG_WARN, MODULE, "Alias of ours targets no key; ignored", "alias_name",
-                  alias->alias_name, NULL);
+                  alias->alias_name, LOG_END);
         free(spire_id);
         return true;
     }
@@ -177,7 +177,7 @@ static void leave_out(alias_item *item, const char *why, const char *key)
 {
     log_write(LOG_WARN, MODULE, "Key behind our alias is not usable; SPIRE will get a new one",
               "alias_name", item->alias_name, "key_id", item->spire_id, "key_arn", key, "reason",
-              why, NULL);
+              why, LOG_END);
     item->stale = true;
 }
 
@@ -282,7 +282,7 @@ static int fetch_once(const key_fetch_options *options, key_cache *cache, fetch_
             break;
         }
         log_write(LOG_DEBUG, MODULE, "Key loaded", "key_id", item->spire_id, "key_arn",
-                  item->entry->arn, "alias_name", item->alias_name, NULL);
+                  item->entry->arn, "alias_name", item->alias_name, LOG_END);
     }
     alias_list_clear(&list);
     return rc;
@@ -331,7 +331,8 @@ int key_fetch_all(const key_fetch_options *options, key_cache *cache, km_status 
         char attempt_text[16];
         snprintf(attempt_text, sizeof attempt_text, "%d", attempt);
         log_write(LOG_WARN, MODULE, "KMS not reachable while loading keys; retrying", "operation",
-                  failure.operation, "error", failure.err.message, "attempt", attempt_text, NULL);
+                  failure.operation, "error", failure.err.message, "attempt", attempt_text,
+                  LOG_END);
         wait_ms(backoff < remaining ? backoff : remaining);
         backoff = backoff * 2 < MAX_BACKOFF_MS ? backoff * 2 : MAX_BACKOFF_MS;
     }

@@ -106,7 +106,7 @@ static int derive_locked(key_policy *policy, kms_client *kms, const aws_call_ctx
                   "In a future version of SPIRE, it will be mandatory for the SPIRE servers to "
                   "assume an AWS IAM Role when using the default AWS KMS key policy. Please "
                   "assign an IAM role to this SPIRE Server instance.",
-                  "caller_arn", identity.arn, NULL);
+                  "caller_arn", identity.arn, LOG_END);
         policy->resolved = true;
         return 0;
     }
@@ -116,7 +116,7 @@ static int derive_locked(key_policy *policy, kms_client *kms, const aws_call_ctx
         return -1;
     }
     log_write(LOG_INFO, "keymanager", "Keys get a policy for the assumed role", "role", role,
-              "account", identity.account, NULL);
+              "account", identity.account, LOG_END);
     policy->resolved = true;
     return 0;
 }

@@ -228,7 +228,7 @@ static void state_alias_moved(void *ctx, const char *alias_name, const char *new
     kms_public_key_clear(&pub);
     if (entry == NULL) {
         log_write(LOG_WARN, MODULE, "Could not follow our alias to its new key", "alias_name",
-                  alias_name, "key_arn", new_key_id, "error", err.message, NULL);
+                  alias_name, "key_arn", new_key_id, "error", err.message, LOG_END);
         key_entry_release(old);
         return;
     }
@@ -236,7 +236,8 @@ static void state_alias_moved(void *ctx, const char *alias_name, const char *new
     key_entry_release(key_cache_put(&state->cache, entry, &stored));
     if (stored)
         log_write(LOG_INFO, MODULE, "Following our alias to the key it now targets", "key_id",
-                  entry->spire_id, "key_arn", entry->arn, "fingerprint", entry->fingerprint, NULL);
+                  entry->spire_id, "key_arn", entry->arn, "fingerprint", entry->fingerprint,
+                  LOG_END);
     key_entry_release(entry);
     key_entry_release(old);
 }
@@ -359,7 +360,7 @@ static km_state *state_build(km_manager *manager, const plugin_config *config, k
     state->server_id = load_server_id(config, status);
     if (state->server_id == NULL || copy_tags(state, config, status) != 0)
         goto fail;
-    log_write(LOG_DEBUG, MODULE, "Loaded server id", "server_id", state->server_id, NULL);
+    log_write(LOG_DEBUG, MODULE, "Loaded server id", "server_id", state->server_id, LOG_END);
     state->kms = new_kms_client(config, status);
     if (state->kms == NULL)
         goto fail;
@@ -398,7 +399,7 @@ int km_configure(km_manager *manager, const plugin_config *config, km_status *st
         snprintf(count, sizeof count, "%zu", keys);
         log_write(LOG_INFO, MODULE, "Configured", "trust_domain", state->trust_domain, "server_id",
                   state->server_id, "keys", count, "kms_endpoint", kms_client_endpoint(state->kms),
-                  NULL);
+                  LOG_END);
         state_replace(manager, state);
         status_ok(status);
     }
@@ -515,7 +516,7 @@ static void discard_new_key(km_state *state, const char *arn, const char *step)
     char reason[128];
     snprintf(reason, sizeof reason, "GenerateKey failed at %s", step);
     log_write(LOG_WARN, MODULE, "Deleting key created by a failed GenerateKey", "key_arn", arn,
-              "reason", reason, NULL);
+              "reason", reason, LOG_END);
     deletion_queue_push(state->deletions, arn, reason);
 }
 
@@ -535,7 +536,7 @@ static int assign_alias(km_state *state, const aws_call_ctx *ctx, const char *al
     if (err.status != fallback_when)
         return km_fail_aws(status, exists ? "UpdateAlias" : "CreateAlias", &err);
     log_write(LOG_WARN, MODULE, "Alias changed outside this server; retrying the other way",
-              "alias_name", alias, NULL);
+              "alias_name", alias, LOG_END);
     aws_error_clear(&err);
     rc = exists ? kms_create_alias(state->kms, ctx, alias, arn, &err)
                 : kms_update_alias(state->kms, ctx, alias, arn, &err);
@@ -573,7 +574,7 @@ static int generate_in_state(km_state *state, const aws_call_ctx *ctx, const cha
     memset(&meta, 0, sizeof meta);
     if (create_kms_key(state, ctx, key_id, type, &meta, status) != 0)
         return -1;
-    log_write(LOG_DEBUG, MODULE, "Key created", "key_arn", meta.arn, NULL);
+    log_write(LOG_DEBUG, MODULE, "Key created", "key_arn", meta.arn, LOG_END);
 
     kms_public_key pub;
     memset(&pub, 0, sizeof pub);
@@ -606,7 +607,7 @@ static int generate_in_state(km_state *state, const aws_call_ctx *ctx, const cha
         return -1;
     }
     log_write(LOG_INFO, MODULE, alias_exists ? "Key rotated" : "Key generated", "key_id", key_id,
-              "key_arn", meta.arn, "alias_name", alias, "fingerprint", entry->fingerprint, NULL);
+              "key_arn", meta.arn, "alias_name", alias, "fingerprint", entry->fingerprint, LOG_END);
     if (old != NULL) {
         deletion_queue_push(state->deletions, old->arn, "rotated out");
         key_entry_release(old);

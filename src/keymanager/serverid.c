@@ -154,7 +154,7 @@ static int create_server_id(const char *path, char out[SERVERID_LEN + 1], char *
     if (write_private_file(path, out, error, error_size) != 0)
         return -1;
     log_write(LOG_INFO, "keymanager", "Created server id file", "path", path, "server_id", out,
-              NULL);
+              LOG_END);
     return 0;
 }
 

@@ -31,7 +31,7 @@ static void grpc_log_to_hclog(gpr_log_func_args *args)
                                                                 : LOG_DEBUG;
     char source[300];
     snprintf(source, sizeof source, "%s:%d", args->file, args->line);
-    log_write(level, "grpc", args->message, "source", source, (char *)NULL);
+    log_write(level, "grpc", args->message, "source", source, LOG_END);
 }
 
 static void request_stop(void *arg, const char *reason) { server_request_stop(arg, reason); }
@@ -47,7 +47,7 @@ static bool versions_acceptable(void)
         return true;
     log_write(LOG_ERROR, "plugin",
               "the host offers no plugin protocol version this plugin speaks (it speaks 1)",
-              "offered", offered, (char *)NULL);
+              "offered", offered, LOG_END);
     return false;
 }
 
@@ -57,10 +57,10 @@ static int announce(const handshake_socket *socket)
     bool multiplex = getenv("PLUGIN_MULTIPLEX_GRPC") != NULL;
     if (handshake_format_line(line, sizeof line, socket->path, multiplex) < 0 ||
         handshake_announce(line) != 0) {
-        log_write(LOG_ERROR, "plugin", "cannot write the handshake line on stdout", (char *)NULL);
+        log_write(LOG_ERROR, "plugin", "cannot write the handshake line on stdout", LOG_END);
         return -1;
     }
-    log_write(LOG_INFO, "plugin", "plugin started", "socket", socket->path, (char *)NULL);
+    log_write(LOG_INFO, "plugin", "plugin started", "socket", socket->path, LOG_END);
     return 0;
 }
 
@@ -73,7 +73,7 @@ static int serve_on(const handshake_socket *socket, pid_t parent, km_manager *ma
         pool != NULL ? server_start(socket->path, pool, error, sizeof error) : NULL;
     if (server == NULL) {
         log_write(LOG_ERROR, "plugin", "cannot start the gRPC server", "error",
-                  pool != NULL ? error : "no worker threads", (char *)NULL);
+                  pool != NULL ? error : "no worker threads", LOG_END);
         workers_free(pool);
         return 1;
     }
@@ -83,7 +83,7 @@ static int serve_on(const handshake_socket *socket, pid_t parent, km_manager *ma
         server_request_stop(server, "start-up failed");
     if (server_run(server, DRAIN_MS, CANCEL_MS) != 0) {
         log_write(LOG_ERROR, "plugin", "calls did not finish after the stop; exiting anyway",
-                  (char *)NULL);
+                  LOG_END);
         handshake_remove_socket_dir(socket);
         _exit(life != NULL ? 0 : 1);
     }
@@ -103,7 +103,7 @@ int plugin_serve(void)
     char error[300];
     if (handshake_make_socket_dir(handshake_base_dir(), &socket, error, sizeof error) != 0) {
         log_write(LOG_ERROR, "plugin", "cannot create the socket directory", "error", error,
-                  (char *)NULL);
+                  LOG_END);
         return 1;
     }
     gpr_set_log_function(grpc_log_to_hclog);
@@ -114,6 +114,6 @@ int plugin_serve(void)
     km_free(manager);
     grpc_shutdown();
     handshake_remove_socket_dir(&socket);
-    log_write(LOG_INFO, "plugin", "plugin stopped", (char *)NULL);
+    log_write(LOG_INFO, "plugin", "plugin stopped", LOG_END);
     return code;
 }

@@ -134,7 +134,7 @@ static void log_call_end(const call_context *ctx)
     snprintf(status, sizeof status, "%d", ctx->status_code);
     snprintf(duration, sizeof duration, "%lld", (long long)(monotonic_us() - ctx->started_us));
     log_write(LOG_DEBUG, "grpc", "rpc", "method", path, "code", status, "duration_us", duration,
-              (char *)NULL);
+              LOG_END);
     gpr_free(owned);
 }
 
@@ -531,7 +531,7 @@ void server_request_stop(plugin_server *server, const char *reason)
 {
     if (atomic_exchange(&server->stop_requested, true))
         return;
-    log_write(LOG_INFO, "plugin", "stopping", "reason", reason, (char *)NULL);
+    log_write(LOG_INFO, "plugin", "stopping", "reason", reason, LOG_END);
     grpc_server_shutdown_and_notify(server->server, server->cq, &server->shutdown_tag);
 }
 

@@ -115,13 +115,13 @@ static void handle_broker_message(call_context *ctx, const ProtobufCBinaryData *
         &plugin__conn_info__descriptor, NULL, request->len,
         request->data != NULL ? request->data : empty);
     if (info == NULL) {
-        log_write(LOG_WARN, "broker", "ignoring a malformed ConnInfo message", (char *)NULL);
+        log_write(LOG_WARN, "broker", "ignoring a malformed ConnInfo message", LOG_END);
         return;
     }
     char service_id[16];
     snprintf(service_id, sizeof service_id, "%u", info->service_id);
     log_write(LOG_DEBUG, "broker", "host offers a broker connection", "service_id", service_id,
-              "network", info->network, "address", info->address, (char *)NULL);
+              "network", info->network, "address", info->address, LOG_END);
     free_message(info);
 }
 

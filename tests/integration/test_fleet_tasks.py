@@ -93,25 +93,26 @@ def test_refresh_bumps_our_aliases_each_period(start_plugin, kms, tmp_path):
     assert calls["UpdateAlias"] >= 4 and calls["DescribeKey"] >= 4
 
 
-def test_refresh_leaves_an_alias_that_now_targets_another_key(start_plugin, kms, kms_client,
+def test_refresh_adopts_an_alias_that_now_targets_another_key(start_plugin, kms, kms_client,
                                                              tmp_path):
+    """A replica sharing our server id rotated the key: refresh never reverts
+    the alias; it warns once and this server serves the replica's key from then on."""
     host, server_id = start_fleet(start_plugin, kms, tmp_path, refresh="1s")
-    host.generate_key("x509-CA-A", "EC_P256")
+    before = host.generate_key("x509-CA-A", "EC_P256")
     name = TD_PREFIX + server_id + "/x509-CA-A"
     other = kms.create_key("ECC_NIST_P256", "SPIRE_SERVER_KEY/example_org/x509-CA-A")
     kms_client.update_alias(AliasName=name, TargetKeyId=other)
-    moved_at = aliases(kms)[name]["last_updated"]
+    other_pkix = kms_client.get_public_key(KeyId=other)["PublicKey"]
 
     done = len(runs(host, "refresh_aliases"))
     wait_runs(host, "refresh_aliases", done + 2)
     assert aliases(kms)[name]["key_id"] == other
-    assert aliases(kms)[name]["last_updated"] == moved_at
+    adopted = host.get_public_key("x509-CA-A")
+    assert adopted.pkix_data == other_pkix and adopted.pkix_data != before.pkix_data
     warnings = [r for r in host.log_records() if isinstance(r, dict)
                 and r.get("@level") == "warn" and r.get("alias") == name]
-    assert warnings and warnings[0]["current_key"] == other
-
-
-# ---- dispose aliases ----------------------------------------------------------------
+    assert len(warnings) == 1 and warnings[0]["current_key"] == other
+    assert key_state(kms, other) == "Enabled"
 
 
 def test_dispose_aliases_only_stale_aliases_of_other_servers(start_plugin, kms, tmp_path):

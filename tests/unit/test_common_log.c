@@ -98,8 +98,8 @@ static void test_write_respects_level_and_writes_one_line(void **state)
     assert_int_equal(pipe(pipe_fds), 0);
     log_set_fd(pipe_fds[1]);
     log_set_level(LOG_INFO);
-    log_write(LOG_DEBUG, "t", "hidden", NULL);
-    log_write(LOG_INFO, "t", "shown", "n", "1", NULL);
+    log_write(LOG_DEBUG, "t", "hidden", LOG_END);
+    log_write(LOG_INFO, "t", "shown", "n", "1", LOG_END);
     log_writef(LOG_ERROR, "t", "count=%d", 7);
     log_set_fd(-1);
     close(pipe_fds[1]);
