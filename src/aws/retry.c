@@ -132,10 +132,8 @@ static bool is_cancelled(const atomic_bool *cancelled)
     return cancelled != NULL && atomic_load(cancelled);
 }
 
-/* Sleeps in short slices so that cancellation ends the wait promptly. */
-static int default_sleep_ms(void *user, int64_t ms, const atomic_bool *cancelled)
+int aws_sleep_ms(int64_t ms, const atomic_bool *cancelled)
 {
-    (void)user;
     int64_t end = aws_monotonic_ms() + ms;
     for (;;) {
         if (is_cancelled(cancelled))
@@ -147,6 +145,12 @@ static int default_sleep_ms(void *user, int64_t ms, const atomic_bool *cancelled
         struct timespec pause = {.tv_sec = 0, .tv_nsec = (long)slice * 1000000L};
         nanosleep(&pause, NULL);
     }
+}
+
+static int default_sleep_ms(void *user, int64_t ms, const atomic_bool *cancelled)
+{
+    (void)user;
+    return aws_sleep_ms(ms, cancelled);
 }
 
 static aws_retry_hooks resolve_hooks(const aws_retry_hooks *given)

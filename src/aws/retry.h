@@ -60,6 +60,10 @@ typedef struct {
     aws_retry_hooks hooks;
 } aws_retry_policy;
 
+/* Waits ms milliseconds in short slices; returns -1 as soon as *cancelled
+ * (may be NULL) becomes true, else 0. */
+int aws_sleep_ms(int64_t ms, const atomic_bool *cancelled);
+
 /* Whether an attempt's error may be retried (ignoring attempts and tokens). */
 aws_retry_kind aws_retry_classify(const aws_error *err);
 bool aws_retry_is_throttling_code(const char *code);

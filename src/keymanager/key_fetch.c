@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/retry.h"
 #include "common/log.h"
 #include "keymanager/km_status.h"
 #include "keymanager/naming.h"
@@ -184,7 +185,7 @@ static void leave_out(alias_item *item, const char *why, const char *key)
 /* DescribeKey then GetPublicKey for one alias. */
 static void fetch_details(const key_fetch_options *options, alias_item *item)
 {
-    aws_call_ctx ctx = {.deadline_ms = options->deadline_ms};
+    aws_call_ctx ctx = {.deadline_ms = options->deadline_ms, .cancelled = options->cancelled};
     kms_key_metadata meta;
     memset(&meta, 0, sizeof meta);
     if (kms_describe_key(options->kms, &ctx, item->target, &meta, &item->err) != 0) {
@@ -251,7 +252,7 @@ static void fetch_all_details(const key_fetch_options *options, alias_list *list
 /* One attempt; on success moves the keys into cache. */
 static int fetch_once(const key_fetch_options *options, key_cache *cache, fetch_failure *failure)
 {
-    aws_call_ctx ctx = {.deadline_ms = options->deadline_ms};
+    aws_call_ctx ctx = {.deadline_ms = options->deadline_ms, .cancelled = options->cancelled};
     alias_list list = {0};
     if (list_own_aliases(options, &ctx, &list, failure) != 0) {
         alias_list_clear(&list);
@@ -294,13 +295,6 @@ static bool transient(aws_status status)
            status == AWS_ERR_TIMEOUT;
 }
 
-static void wait_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static int report_failure(const fetch_failure *failure, int attempts, km_status *status)
 {
     km_fail_aws(status, failure->operation, &failure->err);
@@ -333,7 +327,10 @@ int key_fetch_all(const key_fetch_options *options, key_cache *cache, km_status 
         log_write(LOG_WARN, MODULE, "KMS not reachable while loading keys; retrying", "operation",
                   failure.operation, "error", failure.err.message, "attempt", attempt_text,
                   LOG_END);
-        wait_ms(backoff < remaining ? backoff : remaining);
+        if (aws_sleep_ms(backoff < remaining ? backoff : remaining, options->cancelled) != 0) {
+            aws_error_set(&failure.err, AWS_ERR_CANCELLED, "Configure was cancelled");
+            return report_failure(&failure, attempt, status);
+        }
         backoff = backoff * 2 < MAX_BACKOFF_MS ? backoff * 2 : MAX_BACKOFF_MS;
     }
 }

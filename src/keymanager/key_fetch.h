@@ -8,6 +8,7 @@
 #ifndef KM_KEY_FETCH_H
 #define KM_KEY_FETCH_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "aws/kms.h"
@@ -18,7 +19,8 @@ typedef struct {
     kms_client *kms;
     const char *trust_domain;
     const char *server_id;
-    int64_t deadline_ms; /* CLOCK_MONOTONIC; retries stop here */
+    int64_t deadline_ms;          /* CLOCK_MONOTONIC; retries stop here */
+    const atomic_bool *cancelled; /* the Configure call's; may be NULL */
 } key_fetch_options;
 
 /* How long start-up keeps retrying an unreachable KMS: env

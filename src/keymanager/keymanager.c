@@ -342,7 +342,18 @@ static int start_background_work(km_state *state, const plugin_config *config, k
 }
 
 /* A new state with keys loaded from KMS, or NULL with status set. */
-static km_state *state_build(km_manager *manager, const plugin_config *config, km_status *status)
+/* When start-up key loading must give up: the start-up budget, or the
+ * Configure call's own deadline when that comes first. */
+static int64_t startup_deadline_ms(const km_call *call)
+{
+    int64_t budget = now_ms() + key_fetch_startup_budget_ms();
+    if (call != NULL && call->deadline_ms > 0 && call->deadline_ms < budget)
+        return call->deadline_ms;
+    return budget;
+}
+
+static km_state *state_build(km_manager *manager, const km_call *call, const plugin_config *config,
+                             km_status *status)
 {
     km_state *state = calloc(1, sizeof *state);
     if (state == NULL) {
@@ -367,7 +378,8 @@ static km_state *state_build(km_manager *manager, const plugin_config *config, k
     key_fetch_options fetch = {.kms = state->kms,
                                .trust_domain = state->trust_domain,
                                .server_id = state->server_id,
-                               .deadline_ms = now_ms() + key_fetch_startup_budget_ms()};
+                               .deadline_ms = startup_deadline_ms(call),
+                               .cancelled = call != NULL ? call->cancelled : NULL};
     if (key_fetch_all(&fetch, &state->cache, status) != 0)
         goto fail;
     if (start_background_work(state, config, status) != 0)
@@ -389,10 +401,11 @@ km_manager *km_new(void)
     return manager;
 }
 
-int km_configure(km_manager *manager, const plugin_config *config, km_status *status)
+int km_configure(km_manager *manager, const km_call *call, const plugin_config *config,
+                 km_status *status)
 {
     pthread_mutex_lock(&manager->change_lock);
-    km_state *state = state_build(manager, config, status);
+    km_state *state = state_build(manager, call, config, status);
     if (state != NULL) {
         size_t keys = key_cache_count(&state->cache);
         char count[32];

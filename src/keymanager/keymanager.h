@@ -91,10 +91,13 @@ km_manager *km_new(void);
 void km_free(km_manager *manager);
 
 /* Applies a checked configuration: loads/creates the server id, connects to
- * KMS, loads this server's keys. On success the new state replaces the old
- * one atomically (in-flight calls finish with the old); on failure the old
- * state stays. Takes no ownership of config. */
-int km_configure(km_manager *manager, const plugin_config *config, km_status *status);
+ * KMS, loads this server's keys (retrying an unreachable KMS until the call's
+ * deadline or the start-up budget, whichever comes first, or until the call is
+ * cancelled). On success the new state replaces the old one atomically
+ * (in-flight calls finish with the old); on failure the old state stays.
+ * Takes no ownership of config; call may be NULL. */
+int km_configure(km_manager *manager, const km_call *call, const plugin_config *config,
+                 km_status *status);
 bool km_is_configured(km_manager *manager);
 
 int km_generate_key(km_manager *manager, const km_call *call, const char *key_id, km_key_type type,

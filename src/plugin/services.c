@@ -201,7 +201,7 @@ static void handle_configure(call_context *ctx, const ProtobufCBinaryData *reque
     } else {
         log_set_level(config->log_level);
         km_status status = {0};
-        if (km_configure(bound_manager, config, &status) == 0) {
+        if (km_configure(bound_manager, call_km(ctx), config, &status) == 0) {
             ConfigureResponse out = SPIRE__SERVICE__COMMON__CONFIG__V1__CONFIGURE_RESPONSE__INIT;
             call_reply(ctx, &out.base);
         } else {

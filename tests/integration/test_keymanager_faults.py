@@ -3,6 +3,7 @@ key is queued for deletion and ends PendingDeletion) and no half state (the
 old key, or NOT_FOUND); errors carry the gRPC code and KMS's code and text;
 start-up retries a KMS outage within its budget; the deletion queue retries
 and logs what it could not finish at shutdown."""
+import threading
 import time
 
 import grpc
@@ -95,6 +96,44 @@ def test_startup_gives_up_on_unreachable_kms_with_cause(start_plugin, kms, tmp_p
     assert host.health() == 1
     # A later Configure with a reachable KMS works.
     host.configure(hcl(kms, str(tmp_path / "key_metadata")))
+
+
+def unreachable_hcl(kms, tmp_path):
+    return hcl(kms, str(tmp_path / "key_metadata")).replace(kms.url, "http://127.0.0.1:9")
+
+
+def test_configure_stops_retrying_at_its_call_deadline(start_plugin, kms, tmp_path):
+    """Start-up retries end with the Configure call's deadline, not the longer
+    budget: a second Configure right after is not stuck behind the first."""
+    host = start_plugin(extra_env=plugin_env(kms, KM_STARTUP_RETRY_MS="120000"), cwd=str(tmp_path))
+    host.init()
+    error = rpc_error(lambda: host.configure(unreachable_hcl(kms, tmp_path), timeout=1.5))
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    host.configure(hcl(kms, str(tmp_path / "key_metadata")), timeout=30)
+    assert host.get_public_keys() == []
+
+
+def test_shutdown_cancels_a_configure_that_is_retrying(start_plugin, kms, tmp_path):
+    host = start_plugin(extra_env=plugin_env(kms, KM_STARTUP_RETRY_MS="120000"), cwd=str(tmp_path))
+    host.init()
+    outcome = {}
+
+    def configure():
+        try:
+            host.configure(unreachable_hcl(kms, tmp_path), timeout=120)
+        except grpc.RpcError as error:
+            outcome["code"] = error.code()
+
+    worker = threading.Thread(target=configure)
+    worker.start()
+    wait_until(lambda: any(isinstance(r, dict) and "retrying" in r.get("@message", "")
+                           for r in host.log_records()), what="Configure retrying")
+    host.shutdown()
+    assert host.wait(timeout=30) == 0
+    worker.join(timeout=30)
+    assert outcome.get("code") is not None
+    messages = [r.get("@message", "") for r in host.log_records() if isinstance(r, dict)]
+    assert not any("did not finish after the stop" in m for m in messages), messages
 
 
 def test_startup_fails_at_once_on_access_denied(start_plugin, kms, tmp_path):
