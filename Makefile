@@ -4,6 +4,7 @@
 .PHONY: deps build demo test bench lint format clean
 
 JOBS := $(shell nproc)
+MAKEFLAGS += --no-print-directory
 
 deps:
 	@scripts/install-deps.sh

@@ -1,6 +1,7 @@
 /* The fleet tasks' scheduler: one thread runs refresh aliases, dispose
  * aliases and dispose keys, each on its own period (first run one period
- * after start), sleeping on a CLOCK_MONOTONIC condition variable in between.
+ * after start, except refresh: see fleet_first_delay_ms), sleeping on a
+ * CLOCK_MONOTONIC condition variable in between.
  * fleet_stop raises the stop flag that every KMS call carries, wakes the
  * thread and joins it. */
 #include "keymanager/fleet.h"
@@ -60,6 +61,13 @@ static double wall_clock_s(void)
 static int64_t or_default(int64_t value_ms, int64_t default_ms)
 {
     return value_ms > 0 ? value_ms : default_ms;
+}
+
+int64_t fleet_first_delay_ms(bool is_refresh, int64_t interval_ms)
+{
+    if (is_refresh && interval_ms > FLEET_FIRST_REFRESH_MAX_DELAY_MS)
+        return FLEET_FIRST_REFRESH_MAX_DELAY_MS;
+    return interval_ms;
 }
 
 static void run_task(fleet *self, task_id task)
@@ -147,7 +155,8 @@ static void take_options(fleet *self, const fleet_options *options)
         or_default(options->dispose_keys_interval_ms, DEFAULT_DISPOSE_KEYS_MS);
     int64_t now = monotonic_ms();
     for (int task = 0; task < TASK_COUNT; task++) {
-        self->next_due_ms[task] = now + self->interval_ms[task];
+        self->next_due_ms[task] =
+            now + fleet_first_delay_ms(task == TASK_REFRESH_ALIASES, self->interval_ms[task]);
     }
 }
 

@@ -12,6 +12,7 @@
 #ifndef KM_FLEET_H
 #define KM_FLEET_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,10 @@ typedef struct {
      * take the spec's defaults (6h, 24h, 48h, 336h, 48h). */
     fleet_alias_moved_fn alias_moved;
     void *alias_moved_ctx;
+    /* Optional: held by the owner while it re-points one of our aliases and
+     * updates its cache; refresh holds it from reading the cached target to
+     * UpdateAlias, so it never re-points an alias that was just rotated. */
+    pthread_mutex_t *alias_lock;
 } fleet_options;
 
 typedef struct fleet fleet;

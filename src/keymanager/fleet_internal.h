@@ -68,4 +68,11 @@ void fleet_run_dispose_keys(const fleet_run_env *env, fleet_key_memo *memo, flee
 /* Logs a run's figures at debug level. */
 void fleet_log_run(const fleet_run_stats *stats);
 
+/* Delay before a task's first run. Refresh runs at most 10 minutes after
+ * start, not a full period: a server restarted more often than every 6 h
+ * would otherwise never refresh its aliases, and other servers would prune
+ * its live keys after 14 days. The other tasks wait one period. */
+#define FLEET_FIRST_REFRESH_MAX_DELAY_MS (10LL * 60 * 1000)
+int64_t fleet_first_delay_ms(bool is_refresh, int64_t interval_ms);
+
 #endif

@@ -174,34 +174,70 @@ static int list_all_keys(const fleet_run_env *env, fleet_run_stats *stats, key_l
 
 /* ---- refresh aliases ----------------------------------------------------- */
 
-static void refresh_one(const fleet_run_env *env, fleet_run_stats *stats, const fleet_alias *own)
+/* The key our owner's cache has behind alias_name right now (malloc'd), or
+ * NULL when the alias is no longer ours or the cache could not be read. */
+static char *cached_target(const fleet_options *options, const char *alias_name)
+{
+    fleet_alias *own = NULL;
+    size_t count = 0;
+    if (options->own_aliases(options->own_aliases_ctx, &own, &count) != 0)
+        return NULL;
+    char *target = NULL;
+    for (size_t i = 0; target == NULL && i < count; i++) {
+        if (strcmp(own[i].alias_name, alias_name) == 0)
+            target = strdup(own[i].key_id);
+    }
+    fleet_aliases_free(own, count);
+    return target;
+}
+
+/* DescribeKey, then UpdateAlias to the same key when it is still the one our
+ * cache names. Returns the key the alias now targets when it moved elsewhere
+ * (malloc'd), else NULL. Runs under the owner's alias lock. */
+static char *refresh_locked(const fleet_run_env *env, fleet_run_stats *stats,
+                            const char *alias_name)
 {
     const fleet_options *options = env->options;
+    char *cached = cached_target(options, alias_name);
+    if (cached == NULL)
+        return NULL; /* rotated away or dropped since the run began */
     kms_key_metadata key = {0};
     aws_error err = {0};
-    int rc = kms_describe_key(options->kms, env->call, own->alias_name, &key, &err);
-    if (counted(stats, rc, "DescribeKey", own->alias_name, &err) != 0) {
+    char *moved_to = NULL;
+    int rc = kms_describe_key(options->kms, env->call, alias_name, &key, &err);
+    if (counted(stats, rc, "DescribeKey", alias_name, &err) != 0) {
         if (err.status == AWS_ERR_NOT_FOUND) {
             log_write(LOG_WARN, MODULE, "our alias is gone from KMS; not refreshed", "alias",
-                      own->alias_name, LOG_END);
+                      alias_name, LOG_END);
         }
-        return;
-    }
-    if (!fleet_key_ref_matches(own->key_id, key.key_id, key.arn)) {
+    } else if (!fleet_key_ref_matches(cached, key.key_id, key.arn)) {
         log_write(LOG_WARN, MODULE,
                   "our alias now targets another key (rotated by a replica sharing our "
                   "server id?); leaving it as it is",
-                  "alias", own->alias_name, "cached_key", own->key_id, "current_key", key.key_id,
-                  LOG_END);
-        if (options->alias_moved != NULL) {
-            options->alias_moved(options->alias_moved_ctx, own->alias_name, key.key_id);
+                  "alias", alias_name, "cached_key", cached, "current_key", key.key_id, LOG_END);
+        moved_to = strdup(key.key_id);
+    } else {
+        rc = kms_update_alias(options->kms, env->call, alias_name, key.key_id, &err);
+        if (counted(stats, rc, "UpdateAlias", alias_name, &err) == 0) {
+            stats->refreshed++;
         }
-        return;
     }
-    rc = kms_update_alias(options->kms, env->call, own->alias_name, key.key_id, &err);
-    if (counted(stats, rc, "UpdateAlias", own->alias_name, &err) == 0) {
-        stats->refreshed++;
-    }
+    free(cached);
+    return moved_to;
+}
+
+static void refresh_one(const fleet_run_env *env, fleet_run_stats *stats, const fleet_alias *own)
+{
+    const fleet_options *options = env->options;
+    if (options->alias_lock != NULL)
+        pthread_mutex_lock(options->alias_lock);
+    char *moved_to = refresh_locked(env, stats, own->alias_name);
+    if (options->alias_lock != NULL)
+        pthread_mutex_unlock(options->alias_lock);
+    /* Told outside the lock: following the alias makes KMS calls of its own. */
+    if (moved_to != NULL && options->alias_moved != NULL)
+        options->alias_moved(options->alias_moved_ctx, own->alias_name, moved_to);
+    free(moved_to);
 }
 
 void fleet_run_refresh_aliases(const fleet_run_env *env, fleet_run_stats *stats)

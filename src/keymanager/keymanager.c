@@ -52,6 +52,9 @@ struct km_state {
     size_t tag_count;
     deletion_queue *deletions;
     fleet *fleet;
+    /* Held while one of our aliases is re-pointed (GenerateKey) or refreshed
+     * (fleet), so a refresh never re-points an alias a rotation just moved. */
+    pthread_mutex_t alias_lock;
 };
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -126,6 +129,7 @@ static void state_destroy(km_state *state)
         kms_client_free(state->kms);
     key_cache_destroy(&state->cache);
     key_policy_destroy(&state->policy);
+    pthread_mutex_destroy(&state->alias_lock);
     for (size_t i = 0; i < state->tag_count; i++) {
         free((char *)state->tags[i].key);
         free((char *)state->tags[i].value);
@@ -332,6 +336,7 @@ static int start_background_work(km_state *state, const plugin_config *config, k
         .orphan_key_age_ms = config->orphan_key_age_ms,
         .alias_moved = state_alias_moved,
         .alias_moved_ctx = state,
+        .alias_lock = &state->alias_lock,
     };
     state->fleet = fleet_start(&options);
     if (state->fleet == NULL) {
@@ -341,7 +346,6 @@ static int start_background_work(km_state *state, const plugin_config *config, k
     return 0;
 }
 
-/* A new state with keys loaded from KMS, or NULL with status set. */
 /* When start-up key loading must give up: the start-up budget, or the
  * Configure call's own deadline when that comes first. */
 static int64_t startup_deadline_ms(const km_call *call)
@@ -352,6 +356,7 @@ static int64_t startup_deadline_ms(const km_call *call)
     return budget;
 }
 
+/* A new state with keys loaded from KMS, or NULL with status set. */
 static km_state *state_build(km_manager *manager, const km_call *call, const plugin_config *config,
                              km_status *status)
 {
@@ -360,6 +365,7 @@ static km_state *state_build(km_manager *manager, const km_call *call, const plu
         km_status_set(status, KM_INTERNAL, "out of memory");
         return NULL;
     }
+    pthread_mutex_init(&state->alias_lock, NULL);
     atomic_init(&state->refs, 1);
     key_cache_init(&state->cache);
     key_policy_init(&state->policy, config->key_policy);
@@ -605,14 +611,17 @@ static int generate_in_state(km_state *state, const aws_call_ctx *ctx, const cha
         km_status_set(status, KM_INTERNAL, "out of memory");
         return -1;
     }
+    pthread_mutex_lock(&state->alias_lock);
     bool alias_exists = key_cache_owns_alias(&state->cache, key_id, alias);
     if (assign_alias(state, ctx, alias, alias_exists, meta.arn, status) != 0) {
+        pthread_mutex_unlock(&state->alias_lock);
         discard_new_key(state, meta.arn, alias_exists ? "UpdateAlias" : "CreateAlias");
         key_entry_release(entry);
         return -1;
     }
     bool stored = false;
     key_entry *old = key_cache_put(&state->cache, entry, &stored);
+    pthread_mutex_unlock(&state->alias_lock);
     if (!stored) {
         /* The alias now targets the new key; keep it rather than delete it. */
         key_entry_release(entry);

@@ -174,6 +174,16 @@ static void test_key_references(void **state)
     assert_false(fleet_key_ref_matches("arn:aws:kms:us-east-2:1:key/" KEY_UUID, "", ""));
 }
 
+static void test_first_refresh_comes_early_other_tasks_wait_a_period(void **state)
+{
+    (void)state;
+    const int64_t hour = 3600LL * 1000;
+    assert_int_equal(fleet_first_delay_ms(true, 6 * hour), FLEET_FIRST_REFRESH_MAX_DELAY_MS);
+    assert_int_equal(fleet_first_delay_ms(true, 1000), 1000);
+    assert_int_equal(fleet_first_delay_ms(false, 24 * hour), 24 * hour);
+    assert_int_equal(fleet_first_delay_ms(false, 48 * hour), 48 * hour);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_orphan_key_description_forms),
         cmocka_unit_test(test_orphan_key_needs_unaliased_enabled_customer_key),
         cmocka_unit_test(test_key_references),
+        cmocka_unit_test(test_first_refresh_comes_early_other_tasks_wait_a_period),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,11 @@ static struct {
     char moved_alias[257];
     char moved_key[64];
     double clock_s; /* LastUpdatedDate that UpdateAlias writes */
+    /* Our cache after the run's first look: alias own[0] now targets this key
+     * (a GenerateKey of ours rotated it in between). */
+    const char *rotated_to;
+    unsigned own_reads;
+    bool describe_saw_alias_lock_held;
 } fake = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
 
 static kms_client *const FAKE_CLIENT = (kms_client *)&fake;
@@ -69,8 +74,22 @@ static int reset_fake(void **state)
     fake.block_list_keys = fake.saw_cancellation = false;
     fake.moved_alias[0] = fake.moved_key[0] = '\0';
     fake.clock_s = NOW_S;
+    fake.rotated_to = NULL;
+    fake.own_reads = 0;
+    fake.describe_saw_alias_lock_held = false;
     pthread_mutex_unlock(&fake.lock);
     return 0;
+}
+
+/* The owner's alias lock, as the keymanager passes it to the fleet. */
+static pthread_mutex_t owner_alias_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool owner_alias_lock_is_held(void)
+{
+    if (pthread_mutex_trylock(&owner_alias_lock) != 0)
+        return true;
+    pthread_mutex_unlock(&owner_alias_lock);
+    return false;
 }
 
 /* Counts the call; fails it (a server error) once passes_left calls went
@@ -228,6 +247,7 @@ int kms_describe_key(kms_client *client, const aws_call_ctx *ctx, const char *ke
 {
     (void)client, (void)ctx;
     pthread_mutex_lock(&fake.lock);
+    fake.describe_saw_alias_lock_held = owner_alias_lock_is_held();
     int rc = enter(OP_DESCRIBE, err);
     if (rc == 0) {
         kms_key_metadata *key = find_key(key_id);
@@ -299,9 +319,11 @@ static int own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
     (void)ctx;
     *aliases = calloc(fake.own_count + 1, sizeof **aliases);
     for (size_t i = 0; i < fake.own_count; i++) {
+        bool rotated = i == 0 && fake.rotated_to != NULL && fake.own_reads > 0;
         (*aliases)[i].alias_name = strdup(fake.own[i].alias_name);
-        (*aliases)[i].key_id = strdup(fake.own[i].key_id);
+        (*aliases)[i].key_id = strdup(rotated ? fake.rotated_to : fake.own[i].key_id);
     }
+    fake.own_reads++;
     *count = fake.own_count;
     return 0;
 }
@@ -354,6 +376,7 @@ static atomic_bool never_cancelled = false;
 static fleet_run_stats run(void (*task)(const fleet_run_env *, fleet_run_stats *), double now_s)
 {
     fleet_options options = options_for_tests();
+    options.alias_lock = &owner_alias_lock;
     aws_call_ctx call = {.cancelled = &never_cancelled};
     fleet_run_env env = {.options = &options, .call = &call, .now_s = now_s};
     fleet_run_stats stats = {.task = "test"};
@@ -403,6 +426,28 @@ static void test_refresh_bumps_aliases_still_on_our_key(void **state)
     assert_string_equal(fake.moved_alias, ALIAS(ME, "B"));
     assert_string_equal(fake.moved_key, "k-b2");
     assert_int_equal(fake.calls[OP_LIST_ALIASES] + fake.calls[OP_LIST_KEYS], 0);
+}
+
+/* Our own GenerateKey rotated alias A after the run listed our aliases: the
+ * refresh reads the cache again under the alias lock and bumps A on its new
+ * key, instead of taking the rotation for a replica's and reporting it. */
+static void test_refresh_follows_our_own_rotation_under_the_alias_lock(void **state)
+{
+    (void)state;
+    add_key("k-a", "SPIRE_SERVER_KEY/example_org/A", NOW_S - 3 * DAY_S);
+    add_key("k-a2", "SPIRE_SERVER_KEY/example_org/A", NOW_S - HOUR_S);
+    add_alias(ALIAS(ME, "A"), "k-a2", NOW_S - HOUR_S);
+    add_own(ALIAS(ME, "A"), "k-a");
+    fake.rotated_to = "k-a2";
+
+    fleet_run_stats stats = run(fleet_run_refresh_aliases, NOW_S);
+
+    assert_true(fake.describe_saw_alias_lock_held);
+    assert_false(owner_alias_lock_is_held());
+    assert_int_equal(stats.refreshed, 1);
+    assert_string_equal(find_alias(ALIAS(ME, "A"))->target_key_id, "k-a2");
+    assert_true(find_alias(ALIAS(ME, "A"))->last_updated_date == NOW_S);
+    assert_string_equal(fake.moved_alias, "");
 }
 
 static void test_refresh_goes_on_after_failures(void **state)
@@ -758,6 +803,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_refresh_bumps_aliases_still_on_our_key, reset_fake),
         cmocka_unit_test_setup(test_refresh_goes_on_after_failures, reset_fake),
+        cmocka_unit_test_setup(test_refresh_follows_our_own_rotation_under_the_alias_lock,
+                               reset_fake),
         cmocka_unit_test_setup(test_dispose_aliases_only_stale_aliases_of_other_servers,
                                reset_fake),
         cmocka_unit_test_setup(test_dispose_aliases_keeps_key_another_alias_targets, reset_fake),
