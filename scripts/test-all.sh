@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Every test, in the order `make test` runs them: style and static checks,
-# the unit tests (ctest), the integration tests (pytest against the real
-# binary and the KMS emulator), a bounded fuzz run of the HCL parser, then the
-# unit and integration tests again on an ASan+UBSan build.
+# Every test, in the order `make test` runs them: style and static checks, a
+# bounded fuzz run of the HCL parser, the unit and integration tests on an
+# ASan+UBSan build, SPIRE's KeyManager conformance checks with the plugin
+# under valgrind, then the unit tests (ctest), the emulator's own tests and the
+# integration tests (pytest against the real binary and the KMS emulator).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -34,6 +35,9 @@ ctest --test-dir build-asan --output-on-failure -j"$JOBS"
 
 stage "integration tests (ASan + UBSan binary)"
 KM_BUILD_DIR=build-asan $PY -m pytest -q tests/integration
+
+stage "conformance with the plugin under valgrind (memcheck: errors and leaks fail)"
+KM_VALGRIND=1 KM_BUILD_DIR=build $PY -m pytest -q tests/integration/test_keymanager_conformance.py
 
 stage "unit tests"
 ctest --test-dir build --output-on-failure -j"$JOBS"

@@ -52,6 +52,7 @@ The class is a context manager (close() on exit).
 import json
 import os
 import queue
+import re
 import stat
 import subprocess
 import tempfile
@@ -81,6 +82,12 @@ SPIRE_HOST_SERVICES = (
     "spire.hostservice.common.metrics.v1.Metrics",
 )
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+# KM_VALGRIND=1 runs the plugin under valgrind's memcheck; with -q it prints
+# only errors and definite/indirect leaks, each line starting "==PID== ".
+VALGRIND = os.environ.get("KM_VALGRIND") == "1"
+VALGRIND_COMMAND = ("valgrind", "-q", "--leak-check=full", "--show-leak-kinds=definite,indirect",
+                    "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99")
+VALGRIND_REPORT = re.compile(r"^==\d+== ")
 SERVING = 1
 
 
@@ -224,8 +231,11 @@ class PluginHost:
 
     def start(self, connect=True):
         started = time.monotonic()
+        command = [self.binary] + self.args
+        if VALGRIND:
+            command = list(VALGRIND_COMMAND) + command
         self.process = subprocess.Popen(
-            [self.binary] + self.args, env=self.env, cwd=self.cwd,
+            command, env=self.env, cwd=self.cwd,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._start_reader(self.process.stdout, self._on_stdout_line)
         self._start_reader(self.process.stderr, self._on_stderr_line)
@@ -326,7 +336,8 @@ class PluginHost:
 
     def sanitizer_reports(self):
         return [line for line in self.stderr_lines()
-                if any(marker in line for marker in SANITIZER_MARKERS)]
+                if any(marker in line for marker in SANITIZER_MARKERS)
+                or (VALGRIND and VALGRIND_REPORT.match(line))]
 
     # --- go-plugin housekeeping streams ------------------------------------------
 
@@ -501,7 +512,8 @@ class PluginHost:
             except grpc.RpcError:
                 pass
             try:
-                self.wait(5)
+                # valgrind's leak check runs at exit and takes a while.
+                self.wait(60 if VALGRIND else 5)
             except subprocess.TimeoutExpired:
                 pass
         self.kill()
