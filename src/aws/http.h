@@ -1,6 +1,6 @@
 /* HTTPS for the AWS layer on libcurl: a pool of keep-alive handles shared by
  * all threads, TLS verification, proxies from the environment, timeouts, and
- * optional SigV4 signing by curl (CURLOPT_AWS_SIGV4). */
+ * optional SigV4 signing (sigv4.h). */
 #ifndef KM_AWS_HTTP_H
 #define KM_AWS_HTTP_H
 

@@ -262,17 +262,16 @@ static void bad_response(aws_error *err, const call_state *call, const char *wha
     snprintf(err->request_id, sizeof err->request_id, "%s", call->response.request_id);
 }
 
-/* Sends request (consumed) as KMS operation; on success *answer is the
- * decoded JSON object (an empty object for an empty body). */
-static int kms_call(kms_client *client, const aws_call_ctx *ctx, const char *operation,
-                    json_t *request, json_t **answer, aws_error *err)
+/* Sends body (consumed: a JSON text, or NULL when it could not be encoded)
+ * as KMS operation; on success *answer is the decoded JSON object (an empty
+ * object for an empty body). */
+static int kms_call_body(kms_client *client, const aws_call_ctx *ctx, const char *operation,
+                         char *body, json_t **answer, aws_error *err)
 {
     aws_error scratch;
     if (err == NULL)
         err = &scratch;
     aws_error_clear(err);
-    char *body = json_dumps(request, JSON_COMPACT);
-    json_decref(request);
     if (body == NULL) {
         aws_error_set(err, AWS_ERR_INTERNAL, "cannot encode the %s request", operation);
         return -1;
@@ -304,6 +303,15 @@ static int kms_call(kms_client *client, const aws_call_ctx *ctx, const char *ope
     }
     aws_http_response_clear(&call.response);
     return rc;
+}
+
+/* Sends request (consumed) as KMS operation; see kms_call_body. */
+static int kms_call(kms_client *client, const aws_call_ctx *ctx, const char *operation,
+                    json_t *request, json_t **answer, aws_error *err)
+{
+    char *body = json_dumps(request, JSON_COMPACT);
+    json_decref(request);
+    return kms_call_body(client, ctx, operation, body, answer, err);
 }
 
 /* --- decoding helpers -------------------------------------------------------------- */
@@ -426,6 +434,53 @@ int kms_get_public_key(kms_client *client, const aws_call_ctx *ctx, const char *
     return rc;
 }
 
+/* Appends text as a JSON string (quotes included) at out; returns the end.
+ * out must have room for 6 bytes per input byte plus 2. */
+static char *put_json_string(char *out, const char *text)
+{
+    static const char hex[] = "0123456789abcdef";
+    *out++ = '"';
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            *out++ = '\\';
+            *out++ = (char)*p;
+        } else if (*p < 0x20) {
+            memcpy(out, "\\u00", 4);
+            out[4] = hex[*p >> 4];
+            out[5] = hex[*p & 0xf];
+            out += 6;
+        } else {
+            *out++ = (char)*p;
+        }
+    }
+    *out++ = '"';
+    return out;
+}
+
+/* The Sign request as compact JSON, written directly: the hottest request,
+ * and building it as a jansson tree cost more than the rest of kms_sign.
+ * NULL when out of memory or key_id is not valid UTF-8 (as jansson refused). */
+static char *sign_request_body(const char *key_id, const char *message, const char *algorithm)
+{
+    json_t *utf8_check = json_string(key_id); /* NULL for invalid UTF-8 */
+    if (utf8_check == NULL)
+        return NULL;
+    json_decref(utf8_check);
+    size_t cap = 6 * (strlen(key_id) + strlen(message) + strlen(algorithm)) + 128;
+    char *body = malloc(cap);
+    if (body == NULL)
+        return NULL;
+    char *p = body;
+    p = stpcpy(p, "{\"KeyId\":");
+    p = put_json_string(p, key_id);
+    p = stpcpy(p, ",\"Message\":");
+    p = put_json_string(p, message);
+    p = stpcpy(p, ",\"MessageType\":\"DIGEST\",\"SigningAlgorithm\":");
+    p = put_json_string(p, algorithm);
+    strcpy(p, "}");
+    return body;
+}
+
 int kms_sign(kms_client *client, const aws_call_ctx *ctx, const char *key_id, const uint8_t *digest,
              size_t digest_len, const char *algorithm, uint8_t **signature, size_t *signature_len,
              aws_error *err)
@@ -437,11 +492,10 @@ int kms_sign(kms_client *client, const aws_call_ctx *ctx, const char *key_id, co
         aws_error_set(err, AWS_ERR_INTERNAL, "out of memory");
         return -1;
     }
-    json_t *request = json_pack("{s:s, s:s, s:s, s:s}", "KeyId", key_id, "Message", message,
-                                "MessageType", "DIGEST", "SigningAlgorithm", algorithm);
+    char *body = sign_request_body(key_id, message, algorithm);
     free(message);
     json_t *answer = NULL;
-    if (kms_call(client, ctx, "Sign", request, &answer, err) != 0)
+    if (kms_call_body(client, ctx, "Sign", body, &answer, err) != 0)
         return -1;
     const char *encoded = json_string_value(json_object_get(answer, "Signature"));
     int rc = -1;

@@ -328,6 +328,31 @@ static void test_sign(void **state)
     free(signature);
 }
 
+/* The Sign body is written by hand: odd key ids must still arrive intact,
+ * and a key id that is not UTF-8 is refused before anything is sent. */
+static void test_sign_body_escapes_key_id(void **state)
+{
+    fixture *fx = *state;
+    answer(fx, 200, "{\"Signature\":\"3q2+7w==\"}");
+    uint8_t digest[32] = {0};
+    uint8_t *signature = NULL;
+    size_t signature_len = 0;
+    const char *odd = "k\"e\\y\x01/\xc3\xa9";
+    assert_int_equal(kms_sign(fx->client, NULL, odd, digest, sizeof digest, "ECDSA_SHA_256",
+                              &signature, &signature_len, NULL),
+                     0);
+    free(signature);
+    json_t *sent = sent_json(fx, 0);
+    assert_string_equal(member(sent, "KeyId"), odd);
+    json_decref(sent);
+    aws_error err;
+    assert_int_equal(kms_sign(fx->client, NULL, "k\xff", digest, sizeof digest, "ECDSA_SHA_256",
+                              &signature, &signature_len, &err),
+                     -1);
+    assert_int_equal(err.status, AWS_ERR_INTERNAL);
+    assert_null(signature);
+}
+
 static void test_alias_operations(void **state)
 {
     fixture *fx = *state;
@@ -572,6 +597,7 @@ int main(void)
         T(test_get_public_key),
         T(test_get_public_key_bad_blob),
         T(test_sign),
+        T(test_sign_body_escapes_key_id),
         T(test_alias_operations),
         T(test_list_aliases_page),
         T(test_list_aliases_defaults_and_bad_page),
