@@ -38,8 +38,8 @@ def test_rotation_under_concurrent_sign(start_plugin, kms, tmp_path):
     try:
         for _ in range(5):
             wait_until(lambda n=len(results): len(results) >= n + 8, what="signatures in flight")
-            key = host.generate_key("x509-CA-A", "EC_P256")
-            keys[key.fingerprint] = key
+            latest = host.generate_key("x509-CA-A", "EC_P256")
+            keys[latest.fingerprint] = latest
         wait_until(lambda n=len(results): len(results) >= n + 8, what="signatures after rotation")
     finally:
         stop.set()
@@ -48,11 +48,10 @@ def test_rotation_under_concurrent_sign(start_plugin, kms, tmp_path):
     assert errors == []
     used = set()
     for response in results:
-        key = keys[response.key_fingerprint]
-        verify(key.pkix_data, response.signature, "SHA256")
+        verify(keys[response.key_fingerprint].pkix_data, response.signature, "SHA256")
         used.add(response.key_fingerprint)
     assert len(used) >= 2
-    assert host.get_public_key("x509-CA-A") == key
+    assert host.get_public_key("x509-CA-A") == latest
 
 
 def test_concurrent_generate_for_one_id_serialises(start_plugin, kms, tmp_path):
