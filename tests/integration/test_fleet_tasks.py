@@ -302,12 +302,13 @@ def test_task_survives_kms_faults_and_retries_next_period(start_plugin, kms, tmp
 
 
 def test_shutdown_during_a_slow_kms_call_is_prompt(start_plugin, kms, tmp_path):
-    """The in-flight call (1 s here) finishes; the rest of the run is skipped."""
+    """Shutdown aborts the in-flight KMS call (10 s here) instead of waiting
+    for it, and the rest of the run is skipped."""
     host, _ = start_fleet(start_plugin, kms, tmp_path, dispose_keys="1s")
     host.generate_key("x509-CA-A", "EC_P256")
     old_key(kms, "SPIRE_SERVER_KEY/example_org/x509-CA-B", ORPHAN_S + MARGIN_S)
     kms.reset_calls()
-    kms.inject("ListKeys", "latency", count=1, latency_ms=1000)
+    kms.inject("ListKeys", "latency", count=1, latency_ms=10000)
     wait_until(lambda: kms.calls("ListKeys") >= 1, what="dispose keys in ListKeys")
     started = time.monotonic()
     host.shutdown()

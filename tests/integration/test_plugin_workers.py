@@ -45,7 +45,7 @@ def test_slow_sign_data_does_not_delay_cheap_calls(start_plugin, kms, tmp_path):
     host = start_plugin(extra_env=dict(kms.plugin_env(), AWS_ENDPOINT_URL=kms.url), cwd=str(tmp_path))
     configure(host, kms)
     host.generate_key("x509-CA-A", "EC_P256")
-    kms.inject("Sign", "latency", count=4, latency_ms=1500)
+    kms.inject("Sign", "latency", count=4, latency_ms=5000)
     digest = hashlib.sha256(b"slow").digest()
     slow = [host.call_future("SignData", host.sign_request("x509-CA-A", digest, "SHA256"))
             for _ in range(4)]
@@ -67,7 +67,7 @@ def test_cancelled_in_flight_kms_calls_leak_nothing(start_plugin, kms, tmp_path)
     host = start_plugin(extra_env=dict(kms.plugin_env(), AWS_ENDPOINT_URL=kms.url), cwd=str(tmp_path))
     configure(host, kms)
     host.generate_key("x509-CA-A", "EC_P256")
-    kms.inject("Sign", "latency", count=8, latency_ms=800)
+    kms.inject("Sign", "latency", count=8, latency_ms=5000)  # cancelled long before
     digest = hashlib.sha256(b"cancel").digest()
     futures = [host.call_future("SignData", host.sign_request("x509-CA-A", digest, "SHA256"))
                for _ in range(8)]
