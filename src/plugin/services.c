@@ -215,6 +215,22 @@ static void handle_configure(call_context *ctx, const ProtobufCBinaryData *reque
 
 /* --- KeyManager -------------------------------------------------------------- */
 
+/* Answers GenerateKey and GetPublicKey, whose responses both carry one
+ * public_key: out is the response, slot its public_key field. */
+static void reply_public_key(call_context *ctx, int rc, km_public_key *key, const km_status *status,
+                             ProtobufCMessage *out, PublicKey **slot)
+{
+    if (rc != 0) {
+        fail_with_status(ctx, status);
+        return;
+    }
+    PublicKey public_key;
+    public_key_to_proto(key, &public_key);
+    *slot = &public_key;
+    call_reply(ctx, out);
+    km_public_key_clear(key);
+}
+
 static void handle_generate_key(call_context *ctx, const ProtobufCBinaryData *request)
 {
     GenerateKeyRequest *in = unpack_or_fail(
@@ -223,18 +239,10 @@ static void handle_generate_key(call_context *ctx, const ProtobufCBinaryData *re
         return;
     km_public_key key = {0};
     km_status status = {0};
-    if (km_generate_key(bound_manager, call_km(ctx), in->key_id, (km_key_type)in->key_type, &key,
-                        &status) == 0) {
-        PublicKey public_key;
-        public_key_to_proto(&key, &public_key);
-        GenerateKeyResponse out =
-            SPIRE__PLUGIN__SERVER__KEYMANAGER__V1__GENERATE_KEY_RESPONSE__INIT;
-        out.public_key = &public_key;
-        call_reply(ctx, &out.base);
-        km_public_key_clear(&key);
-    } else {
-        fail_with_status(ctx, &status);
-    }
+    int rc = km_generate_key(bound_manager, call_km(ctx), in->key_id, (km_key_type)in->key_type,
+                             &key, &status);
+    GenerateKeyResponse out = SPIRE__PLUGIN__SERVER__KEYMANAGER__V1__GENERATE_KEY_RESPONSE__INIT;
+    reply_public_key(ctx, rc, &key, &status, &out.base, &out.public_key);
     free_message(in);
 }
 
@@ -246,17 +254,9 @@ static void handle_get_public_key(call_context *ctx, const ProtobufCBinaryData *
         return;
     km_public_key key = {0};
     km_status status = {0};
-    if (km_get_public_key(bound_manager, in->key_id, &key, &status) == 0) {
-        PublicKey public_key;
-        public_key_to_proto(&key, &public_key);
-        GetPublicKeyResponse out =
-            SPIRE__PLUGIN__SERVER__KEYMANAGER__V1__GET_PUBLIC_KEY_RESPONSE__INIT;
-        out.public_key = &public_key;
-        call_reply(ctx, &out.base);
-        km_public_key_clear(&key);
-    } else {
-        fail_with_status(ctx, &status);
-    }
+    int rc = km_get_public_key(bound_manager, in->key_id, &key, &status);
+    GetPublicKeyResponse out = SPIRE__PLUGIN__SERVER__KEYMANAGER__V1__GET_PUBLIC_KEY_RESPONSE__INIT;
+    reply_public_key(ctx, rc, &key, &status, &out.base, &out.public_key);
     free_message(in);
 }
 
