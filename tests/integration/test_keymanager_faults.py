@@ -107,8 +107,12 @@ def test_configure_stops_retrying_at_its_call_deadline(start_plugin, kms, tmp_pa
     budget: a second Configure right after is not stuck behind the first."""
     host = start_plugin(extra_env=plugin_env(kms, KM_STARTUP_RETRY_MS="120000"), cwd=str(tmp_path))
     host.init()
+    started = time.monotonic()
     error = rpc_error(lambda: host.configure(unreachable_hcl(kms, tmp_path), timeout=1.5))
-    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # The plugin stops at the same deadline: whichever side speaks first, the
+    # call ends then, far short of the 120 s budget.
+    assert error.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
+    assert time.monotonic() - started < 30
     host.configure(hcl(kms, str(tmp_path / "key_metadata")), timeout=30)
     assert host.get_public_keys() == []
 
