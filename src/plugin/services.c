@@ -216,17 +216,15 @@ static void handle_configure(call_context *ctx, const ProtobufCBinaryData *reque
 /* --- KeyManager -------------------------------------------------------------- */
 
 /* Answers GenerateKey and GetPublicKey, whose responses both carry one
- * public_key: out is the response, slot its public_key field. */
+ * public key: out is the response, its public_key field pointing at slot. */
 static void reply_public_key(call_context *ctx, int rc, km_public_key *key, const km_status *status,
-                             ProtobufCMessage *out, PublicKey **slot)
+                             const ProtobufCMessage *out, PublicKey *slot)
 {
     if (rc != 0) {
         fail_with_status(ctx, status);
         return;
     }
-    PublicKey public_key;
-    public_key_to_proto(key, &public_key);
-    *slot = &public_key;
+    public_key_to_proto(key, slot);
     call_reply(ctx, out);
     km_public_key_clear(key);
 }
@@ -241,8 +239,10 @@ static void handle_generate_key(call_context *ctx, const ProtobufCBinaryData *re
     km_status status = {0};
     int rc = km_generate_key(bound_manager, call_km(ctx), in->key_id, (km_key_type)in->key_type,
                              &key, &status);
+    PublicKey public_key;
     GenerateKeyResponse out = SPIRE__PLUGIN__SERVER__KEYMANAGER__V1__GENERATE_KEY_RESPONSE__INIT;
-    reply_public_key(ctx, rc, &key, &status, &out.base, &out.public_key);
+    out.public_key = &public_key;
+    reply_public_key(ctx, rc, &key, &status, &out.base, &public_key);
     free_message(in);
 }
 
@@ -255,8 +255,10 @@ static void handle_get_public_key(call_context *ctx, const ProtobufCBinaryData *
     km_public_key key = {0};
     km_status status = {0};
     int rc = km_get_public_key(bound_manager, in->key_id, &key, &status);
+    PublicKey public_key;
     GetPublicKeyResponse out = SPIRE__PLUGIN__SERVER__KEYMANAGER__V1__GET_PUBLIC_KEY_RESPONSE__INIT;
-    reply_public_key(ctx, rc, &key, &status, &out.base, &out.public_key);
+    out.public_key = &public_key;
+    reply_public_key(ctx, rc, &key, &status, &out.base, &public_key);
     free_message(in);
 }
 
