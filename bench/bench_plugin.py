@@ -9,8 +9,10 @@
     /usr/bin/python3 bench/bench_plugin.py [--build-dir build] [--calls 5000]
 """
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -96,6 +98,23 @@ def health_latencies(host, calls, concurrency):
     return latencies, len(latencies) / elapsed
 
 
+def exec_times(command, runs):
+    """Wall time of running command to its end, runs times."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def c_client_latencies(client, socket_path, calls, concurrency):
+    """Health/Check figures from bench_health_client (gRPC core's C client)."""
+    out = subprocess.run([client, socket_path, str(calls), str(concurrency)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -108,6 +127,9 @@ def main():
     binary = os.path.join(build_dir, "spire-aws-kms")
     from pluginhost.host import PluginHost
 
+    floor = exec_times([binary, "--version"], args.launches)
+    print(f"exec of the binary alone (--version: loading its shared libraries, no gRPC): "
+          f"median {statistics.median(floor) * 1000:.1f} ms")
     times = handshake_times(binary, args.launches)
     print(f"handshake: median {statistics.median(times) * 1000:.1f} ms, "
           f"min {min(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms "
@@ -124,6 +146,12 @@ def main():
             print(f"Health/Check concurrency {concurrency:2d}: p50 "
                   f"{percentile(latencies, 0.50):.0f} us, p99 {percentile(latencies, 0.99):.0f} us, "
                   f"{rate:.0f} calls/s over {len(latencies)} calls (target p50 <= 150 us)")
+        client = os.path.join(build_dir, "bench_health_client")
+        for concurrency in (1, 32):
+            figures = c_client_latencies(client, host.socket_path, args.calls, concurrency)
+            print(f"Health/Check concurrency {concurrency:2d}, gRPC core C client: p50 "
+                  f"{figures['p50_us']:.0f} us, p99 {figures['p99_us']:.0f} us, "
+                  f"{figures['calls_per_s']:.0f} calls/s over {figures['calls']} calls")
         print(f"plugin VmRSS after the round trips: {vm_rss_kib(host.pid) / 1024:.1f} MiB")
 
 
