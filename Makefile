@@ -21,6 +21,8 @@ test: deps
 
 bench: build
 	/usr/bin/python3 bench/bench_plugin.py --build-dir build
+	/usr/bin/python3 bench/bench_sign.py --build-dir build
+	/usr/bin/python3 bench/fleet_cost.py --build-dir build
 
 lint:
 	scripts/lint.sh
