@@ -37,23 +37,27 @@ static char *sanitize_trust_domain(const char *trust_domain)
     return copy;
 }
 
-char *naming_trust_domain_prefix(const char *trust_domain)
+/* root + sanitized trust domain + "/" + tail (malloc'd). */
+static char *name_in_trust_domain(const char *root, const char *trust_domain, const char *tail)
 {
     char *td = sanitize_trust_domain(trust_domain);
     if (td == NULL)
         return NULL;
-    char *prefix = format_new(ALIAS_ROOT "%s/", td);
+    char *name = format_new("%s%s/%s", root, td, tail);
     free(td);
-    return prefix;
+    return name;
+}
+
+char *naming_trust_domain_prefix(const char *trust_domain)
+{
+    return name_in_trust_domain(ALIAS_ROOT, trust_domain, "");
 }
 
 char *naming_server_prefix(const char *trust_domain, const char *server_id)
 {
-    char *td = sanitize_trust_domain(trust_domain);
-    if (td == NULL)
-        return NULL;
-    char *prefix = format_new(ALIAS_ROOT "%s/%s/", td, server_id);
-    free(td);
+    char *tail = format_new("%s/", server_id);
+    char *prefix = tail != NULL ? name_in_trust_domain(ALIAS_ROOT, trust_domain, tail) : NULL;
+    free(tail);
     return prefix;
 }
 
@@ -212,12 +216,7 @@ bool naming_parse_alias(const char *alias_name, const char *trust_domain, char *
 
 char *naming_key_description(const char *trust_domain, const char *key_id)
 {
-    char *td = sanitize_trust_domain(trust_domain);
-    if (td == NULL)
-        return NULL;
-    char *description = format_new(DESCRIPTION_ROOT "%s/%s", td, key_id);
-    free(td);
-    return description;
+    return name_in_trust_domain(DESCRIPTION_ROOT, trust_domain, key_id);
 }
 
 /* True when text is root + td exactly, or root + td + "/" + something. */
