@@ -1,16 +1,20 @@
 # The two set-up commands of the README, plus conveniences.
 #   make demo   install missing Debian packages, build, run the demo
 #   make test   install missing Debian packages, build, run every test
-.PHONY: deps build demo test bench lint format clean
+.PHONY: deps deps-demo build demo test bench lint format clean
 
 JOBS := $(shell nproc)
 MAKEFLAGS += --no-print-directory
 
-deps:
-	@scripts/install-deps.sh
+# Debian packages (scripts/debian-packages.txt): what the demo needs, or everything.
+deps-demo:
+	@scripts/install-deps.sh demo
 
-build: deps
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+deps:
+	@scripts/install-deps.sh test
+
+build: deps-demo
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
 	cmake --build build -j$(JOBS)
 
 demo: build

@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# Installs the Debian bookworm packages this project builds, tests and demos
-# with, when any is missing (with sudo when not root). Quiet when all are there.
+# Installs the Debian bookworm packages listed in scripts/debian-packages.txt
+# that `make TARGET` needs and that are missing (with sudo when not root).
+#   install-deps.sh demo    what the build and the demo need
+#   install-deps.sh test    that, plus what every test needs
+# Quiet when everything is there.
 set -euo pipefail
+cd "$(dirname "$0")"
 
-packages=(
-  build-essential cmake pkg-config
-  libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-  libcurl4-openssl-dev libjansson-dev libssl-dev openssl
-  libcmocka-dev clang libclang-rt-14-dev valgrind cppcheck clang-format
-  python3 python3-grpcio python3-protobuf python3-pytest
-  python3-botocore python3-boto3 python3-cryptography
-)
+target=${1:-test}
+case "$target" in
+  demo) wanted="demo" ;;
+  test) wanted="demo test" ;;
+  *) echo "usage: install-deps.sh demo|test" >&2; exit 2 ;;
+esac
 
 missing=()
-for pkg in "${packages[@]}"; do
+while read -r pkg needed_for _; do
+  case "$pkg" in ''|'#'*) continue ;; esac
+  [[ " $wanted " == *" $needed_for "* ]] || continue
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$pkg")
   fi
-done
+done < debian-packages.txt
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing Debian packages: ${missing[*]}"

@@ -9,13 +9,32 @@ cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 JOBS=$(nproc)
 
-stage() { printf '\n==== %s ====\n' "$*"; }
+# Each stage prints its name; at the end (or on failure) every stage's wall time.
+timings=()
+stage_name="" stage_start=$SECONDS
+end_stage() {
+  [ -n "$stage_name" ] && timings+=("$(printf '%5ds  %s' $((SECONDS - stage_start)) "$stage_name")")
+  stage_name=""
+}
+stage() {
+  end_stage
+  stage_name="$*" stage_start=$SECONDS
+  printf '\n==== %s ====\n' "$*"
+}
+report() {
+  local rc=$?
+  end_stage
+  printf '\n==== wall time per stage ====\n'
+  printf '%s\n' "${timings[@]}"
+  printf '%5ds  total (exit %d)\n' "$SECONDS" "$rc"
+}
+trap report EXIT
 
 stage "static checks"
 scripts/lint.sh
 
 stage "build"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON >/dev/null
 cmake --build build -j"$JOBS"
 
 stage "fuzz: HCL parser (bounded run)"
@@ -24,7 +43,7 @@ cmake --build build-fuzz -j"$JOBS" --target fuzz_hcl
 scripts/fuzz.sh build-fuzz/tests/fuzz/fuzz_hcl 60
 
 stage "sanitizer build (ASan + UBSan)"
-cmake -S . -B build-asan -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake -S . -B build-asan -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DBUILD_TESTING=ON >/dev/null
 cmake --build build-asan -j"$JOBS"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
