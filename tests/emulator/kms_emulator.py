@@ -31,13 +31,20 @@ Python API (stable):
     inject(operation, fault, count=1, latency_ms=0); clear_faults()
         operation: a KMS op ("Sign"), "*" (any KMS op), an STS Action, or
         "imds_token" / "imds_role" / "imds_credentials" / "container_credentials".
-        fault: throttle | 500 | 503 | limit | access_denied | drop | latency.
+        fault: throttle | 500 | 503 | limit | access_denied | drop | latency
+               | lost | lost_500 | lost_503.
         KMS answers ThrottlingException 400, KMSInternalException 500,
         ServiceUnavailableException 503, LimitExceededException 400,
         AccessDeniedException 400; STS Throttling 400, InternalFailure 500,
         ServiceUnavailable 503, LimitExceeded 400, AccessDenied 403; IMDS and
         container plain 429/500/503/429/403. drop closes the connection
         unanswered; latency (or latency_ms with any fault) delays first.
+        "Applied, answer lost" (KMS operations only): the request is served
+        as usual (authenticated, validated, applied to the store), then the
+        answer is lost: lost closes the connection unanswered (after
+        latency_ms, if given: a client timeout), lost_500 / lost_503 answer
+        KMSInternalException 500 / ServiceUnavailableException 503 instead.
+        A request that fails on its own merits is answered as usual.
     calls(operation=None) -> {label: count} (or one count); reset_calls()
         Counts every request, failed and injected ones included, under the
         labels above (unknown KMS targets: "UnknownOperation"). A fault is
@@ -88,7 +95,9 @@ KMS_TARGET_PREFIX = "TrentService."
 KMS_OPERATIONS = frozenset(name[3:] for name in dir(KmsStore) if name.startswith("op_"))
 STS_ACTIONS = ("GetCallerIdentity", "AssumeRole", "AssumeRoleWithWebIdentity")
 CREDENTIAL_LABELS = ("imds_token", "imds_role", "imds_credentials", "container_credentials")
-FAULTS = ("throttle", "500", "503", "limit", "access_denied", "drop", "latency")
+FAULTS = ("throttle", "500", "503", "limit", "access_denied", "drop", "latency",
+          "lost", "lost_500", "lost_503")
+LOST_ANSWER_FAULTS = {"lost": None, "lost_500": "500", "lost_503": "503"}
 CONTROL_METHODS = ("inject", "clear_faults", "calls", "reset_calls", "now", "advance_clock",
                    "create_key", "create_alias", "disable_key", "set_alias_last_updated",
                    "set_key_creation_date", "state", "add_credentials", "configure",
@@ -333,6 +342,8 @@ class Emulator:
         known = KMS_OPERATIONS | set(STS_ACTIONS) | set(CREDENTIAL_LABELS) | {"*"}
         if operation not in known:
             raise ValueError(f"unknown operation {operation!r}")
+        if fault in LOST_ANSWER_FAULTS and operation not in KMS_OPERATIONS | {"*"}:
+            raise ValueError(f"fault {fault!r} applies to KMS operations only")
         with self._lock:
             self._faults.append({"operation": operation, "fault": fault,
                                  "remaining": int(count), "latency_ms": int(latency_ms)})
@@ -464,6 +475,8 @@ class Emulator:
             KMS_TARGET_PREFIX) else ""
         label = operation if operation in KMS_OPERATIONS else "UnknownOperation"
         fault = self._count_and_take_fault(label, True)
+        if fault and fault["fault"] in LOST_ANSWER_FAULTS:
+            return self._kms_answer_lost(handler, operation, body, fault)
         self._delay(fault)
         if fault and fault["fault"] == "drop":
             return _Answer(drop=True)
@@ -473,6 +486,18 @@ class Emulator:
             return self._kms_call(handler, operation, body)
         except ApiError as error:
             return _kms_error(error)
+
+    def _kms_answer_lost(self, handler, operation, body, fault):
+        """Applies the request, then loses its answer (see inject)."""
+        try:
+            self._kms_call(handler, operation, body)
+        except ApiError as error:
+            return _kms_error(error)
+        self._delay(fault)
+        error = LOST_ANSWER_FAULTS[fault["fault"]]
+        if error is None:
+            return _Answer(drop=True)
+        return _kms_error(ApiError(*reversed_fault(KMS_FAULT_ERRORS[error])))
 
     def _kms_call(self, handler, operation, body):
         if operation not in KMS_OPERATIONS:

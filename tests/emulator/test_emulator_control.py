@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, Connection
 from emulator.emulator_process import ControlError, EmulatorProcess, RemoteControl
 from emulator.fixtures import boto3_client
 from emulator.kms_emulator import Emulator
-from emulator.raw_client import kms_request, sign
+from emulator.raw_client import kms_request, raw_kms_call, sign
 
 DIGEST = hashlib.sha256(b"payload").digest()
 
@@ -66,6 +66,41 @@ def test_drop_closes_the_connection_without_answer(kms, kms_client):
         kms_client.list_keys()
     assert kms_client.list_keys()["Truncated"] is False
     assert kms.calls("ListKeys") == 2
+
+
+def test_lost_answer_applies_the_call_then_drops_the_connection(kms, kms_client):
+    key = new_key(kms_client)
+    kms.inject("CreateAlias", "lost", count=1)
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        kms_client.create_alias(AliasName="alias/lost", TargetKeyId=key)
+    aliases = {a["name"]: a["key_id"] for a in kms.state()["aliases"]}
+    assert aliases["alias/lost"] == key
+
+
+@pytest.mark.parametrize("fault,status,code", [
+    ("lost_500", 500, "KMSInternalException"),
+    ("lost_503", 503, "ServiceUnavailableException"),
+])
+def test_lost_answer_applies_the_call_then_answers_an_error(kms, fault, status, code):
+    old, new = kms.create_key("ECC_NIST_P256"), kms.create_key("ECC_NIST_P256")
+    kms.create_alias("alias/moved", old)
+    kms.inject("UpdateAlias", fault, count=1)
+    answer = raw_kms_call(kms, "UpdateAlias", {"AliasName": "alias/moved", "TargetKeyId": new})
+    assert (answer[0], answer[1]["__type"]) == (status, code)
+    aliases = {a["name"]: a["key_id"] for a in kms.state()["aliases"]}
+    assert aliases["alias/moved"] == new
+
+
+def test_lost_answer_of_a_failing_call_is_its_own_error(kms):
+    kms.inject("UpdateAlias", "lost", count=1)
+    answer = raw_kms_call(kms, "UpdateAlias", {"AliasName": "alias/none",
+                                               "TargetKeyId": kms.create_key("ECC_NIST_P256")})
+    assert (answer[0], answer[1]["__type"]) == (400, "NotFoundException")
+
+
+def test_lost_answer_faults_are_kms_only(kms):
+    with pytest.raises(ValueError):
+        kms.inject("GetCallerIdentity", "lost", 1)
 
 
 def test_latency_delays_then_answers(kms, kms_client):
