@@ -71,11 +71,18 @@ int bench_plan_option(bench_plan *plan, int argc, char **argv, int *i)
                  : strcmp(name, "--concurrency") == 0 ? &plan->concurrency
                  : strcmp(name, "--warmup") == 0      ? &plan->warmup
                                                       : NULL;
-    if (count == NULL && strcmp(name, "--pid") != 0)
+    const char **command = strcmp(name, "--at-start") == 0 ? &plan->at_start
+                           : strcmp(name, "--at-end") == 0 ? &plan->at_end
+                                                           : NULL;
+    if (count == NULL && command == NULL && strcmp(name, "--pid") != 0)
         return 0;
     if (*i + 1 >= argc)
         return -1;
     char *value = argv[++*i];
+    if (command != NULL) {
+        *command = value;
+        return 2;
+    }
     if (count == NULL)
         return parse_pid_option(plan, value);
     return parse_count(value, count) == 0 ? 2 : -1;
@@ -125,6 +132,19 @@ static void sample_cpu(const bench_plan *plan, cpu_sample *sample)
     for (int p = 0; p < plan->pid_count; p++)
         sample->seconds[p] = process_cpu_seconds(plan->pids[p]);
     sample->seconds[plan->pid_count] = own_cpu_seconds();
+}
+
+/* Runs a --at-start / --at-end command; 1 when it failed. */
+static int run_hook(const char *command)
+{
+    if (command == NULL)
+        return 0;
+    fflush(stdout);
+    int status = system(command);
+    if (status == 0)
+        return 0;
+    fprintf(stderr, "%s: exit status %d\n", command, status);
+    return 1;
 }
 
 static void *run_worker(void *arg)
@@ -201,12 +221,14 @@ int bench_run(const bench_client *client, const bench_plan *plan)
     }
     cpu_sample before, after;
     pthread_barrier_wait(&warmed);
+    int hook_failures = run_hook(plan->at_start);
     sample_cpu(plan, &before);
     int64_t started = bench_now_ns();
     pthread_barrier_wait(&go);
     pthread_barrier_wait(&done);
     double seconds = (double)(bench_now_ns() - started) / 1e9;
     sample_cpu(plan, &after);
+    hook_failures += run_hook(plan->at_end);
     int failures = 0, open_failures = 0;
     for (int t = 0; t < threads; t++) {
         pthread_join(ids[t], NULL);
@@ -224,5 +246,5 @@ int bench_run(const bench_client *client, const bench_plan *plan)
     free(latencies);
     free(workers);
     free(ids);
-    return failures == 0 && open_failures == 0 ? 0 : 1;
+    return failures == 0 && open_failures == 0 && hook_failures == 0 ? 0 : 1;
 }

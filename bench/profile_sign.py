@@ -1,32 +1,39 @@
-"""Instructions per SignData under callgrind: starts the KMS emulator and the
-plugin under `valgrind --tool=callgrind`, configures it, makes a key, warms
-up, zeroes the counters (callgrind_control -z), runs N sequential SignData
-calls, dumps (callgrind_control -d) and prints the total instruction count
-divided by N. The dump is left in --out-dir for callgrind_annotate.
+"""Where a SignData's time goes. The plugin runs as in bench_signdata.py (as
+SPIRE runs it, against the C KMS stub in front of the emulator, six EC P-256
+keys), and the timed calls are made by bench_signdata_client (gRPC core C
+client, key x509-CA-A) at --concurrency T after 200 warm-up calls.
 
-    /usr/bin/python3 bench/profile_sign.py --build-dir build [--calls 500] [--out-dir /tmp/cg]
+Default: the plugin runs under `valgrind --tool=callgrind`; the client zeroes
+the counters after its warm-up (callgrind_control -z) and dumps them after
+the timed calls (callgrind_control -d); the instruction count divided by the
+calls is printed and the dump is left in --out-dir for callgrind_annotate.
 
-With --native the plugin runs without valgrind and the figures are user and
-system CPU per call (/proc/PID/stat) and context switches per call (summed
-over the plugin's threads), for sequential calls.
+    /usr/bin/python3 bench/profile_sign.py --build-dir build [--calls 500]
+        [--concurrency 1] [--out-dir /tmp/cg]
+
+--native: no valgrind; user and system CPU per call (/proc/PID/stat) and
+context switches per call (summed over the plugin's threads).
+--wrap CMD: the plugin runs under CMD (e.g. "perf record -g -o /tmp/perf.data"
+or "strace -f -c -o /tmp/s.txt"), then the --native figures; CMD sees the
+whole life of the plugin, set-up included.
 """
 import argparse
 import glob
-import hashlib
 import os
+import shlex
 import stat
 import subprocess
 import sys
 import tempfile
 
-REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REGION = "us-east-2"
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(BENCH_DIR)
+sys.path.insert(0, BENCH_DIR)
 
+import signdata_setup  # noqa: E402 (needs BENCH_DIR on the path)
 
-def set_up_imports(build_dir):
-    for path in (os.path.join(build_dir, "py"), os.path.join(REPO_DIR, "tests")):
-        if path not in sys.path:
-            sys.path.insert(0, path)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WARMUP = 200
 
 
 def write_wrapper(workdir, binary, prefix):
@@ -47,123 +54,92 @@ def events_in(dump):
     raise RuntimeError(f"no totals in {dump}")
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_ticks(pid):
-    """(utime, stime) of a process in clock ticks."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+def cpu_ticks(stat_text):
+    """(utime, stime) in clock ticks from the text of /proc/PID/stat."""
+    fields = stat_text.rsplit(")", 1)[1].split()
     return int(fields[11]), int(fields[12])
 
 
-def context_switches(pid):
-    """Voluntary plus involuntary switches of all the process's threads."""
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/status", encoding="ascii") as f:
-                for line in f:
-                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                        total += int(line.split()[1])
-        except FileNotFoundError:
-            pass
-    return total
+def context_switches(status_text):
+    """Voluntary plus involuntary switches summed over the status texts of
+    the process's threads (/proc/PID/task/*/status, live threads only)."""
+    return sum(int(line.split()[1]) for line in status_text.splitlines()
+               if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")))
 
 
-class NativeMeter:
-    """CPU and context switches of the plugin between start() and stop()."""
-
-    def __init__(self, pid):
-        self.pid = pid
-
-    def start(self):
-        self.ticks, self.switches = cpu_ticks(self.pid), context_switches(self.pid)
-
-    def stop(self, calls, method):
-        user, system = cpu_ticks(self.pid)
-        switches = context_switches(self.pid) - self.switches
-        scale = 1e6 / CLOCK_TICKS / calls
-        print(f"{method}: {calls} calls, user {(user - self.ticks[0]) * scale:.1f} us, "
-              f"system {(system - self.ticks[1]) * scale:.1f} us, "
-              f"{switches / calls:.1f} context switches per call")
+def snapshot_command(pid, path):
+    """A shell command saving the plugin's CPU ticks and switches to path."""
+    return (f"cat /proc/{pid}/stat > {path}.stat; "
+            f"cat /proc/{pid}/task/*/status > {path}.status 2>/dev/null; true")
 
 
-def callgrind_control(option, pid):
-    subprocess.run(["callgrind_control", option, str(pid)], check=True,
-                   stdout=subprocess.DEVNULL)
+def read_snapshot(path):
+    with open(f"{path}.stat", encoding="ascii") as stat_file, \
+            open(f"{path}.status", encoding="ascii") as status_file:
+        return cpu_ticks(stat_file.read()), context_switches(status_file.read())
 
 
-def profile(build_dir, calls, out_dir, method, native, wrap):
-    from emulator.emulator_process import EmulatorProcess
-    from pluginhost.host import PluginHost
+def run_client(build_dir, plugin, calls, concurrency, hooks=()):
+    command = [os.path.join(build_dir, "bench_signdata_client"), "--socket", plugin.socket_path,
+               "--key-id", signdata_setup.SIGNING_KEY, "--calls", str(calls),
+               "--concurrency", str(concurrency), "--warmup", str(WARMUP)] + list(hooks)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=3600)
 
-    binary = os.path.join(build_dir, "spire-aws-kms")
-    emulator = EmulatorProcess(region=REGION)
-    host = None
-    try:
-        with tempfile.TemporaryDirectory(prefix="profile-sign-") as workdir:
-            env = {"AWS_ACCESS_KEY_ID": "AKIDEMULATOR", "AWS_SECRET_ACCESS_KEY": "emulator-secret",
-                   "AWS_ENDPOINT_URL_STS": emulator.url}
-            out_file = os.path.join(out_dir, "callgrind.out.%p")
-            prefix = wrap or ("" if native else
-                              f"valgrind --tool=callgrind --quiet --callgrind-out-file={out_file}")
-            command = write_wrapper(workdir, binary, prefix) if prefix else binary
-            host = PluginHost(command, extra_env=env, cwd=workdir, handshake_timeout=120)
-            host.init(timeout=120)
-            host.configure(f'region = "{REGION}"\n\nkey_metadata_file = "{workdir}/id"\n\n'
-                           f'endpoint = "{emulator.url}"\n\nlog_level = "warn"', timeout=120)
-            host.generate_key("bench-key", "EC_P256", timeout=120)
-            request = host.sign_request("bench-key", hashlib.sha256(b"bench").digest(), "SHA256")
 
-            def one_call():
-                if method == "health":
-                    host.health(timeout=60)
-                else:
-                    host.call("SignData", request, timeout=60)
+def native(build_dir, plugin, calls, concurrency, workdir):
+    """CPU and switches between the client's two timing points."""
+    before, after = os.path.join(workdir, "before"), os.path.join(workdir, "after")
+    run_client(build_dir, plugin, calls, concurrency,
+               ["--at-start", snapshot_command(plugin.pid, before),
+                "--at-end", snapshot_command(plugin.pid, after)])
+    (user0, system0), switches0 = read_snapshot(before)
+    (user1, system1), switches1 = read_snapshot(after)
+    scale = 1e6 / CLOCK_TICKS / calls
+    print(f"SignData c={concurrency}: {calls} calls, user {(user1 - user0) * scale:.1f} us, "
+          f"system {(system1 - system0) * scale:.1f} us, "
+          f"{(switches1 - switches0) / calls:.1f} context switches per call")
 
-            for _ in range(50):
-                one_call()
-            if native or wrap:
-                meter = NativeMeter(host.pid)
-                meter.start()
-                for _ in range(calls):
-                    one_call()
-                meter.stop(calls, method)
-                return
-            callgrind_control("-z", host.pid)
-            for _ in range(calls):
-                one_call()
-            callgrind_control("-d", host.pid)
-            dumps = sorted(glob.glob(os.path.join(out_dir, f"callgrind.out.{host.pid}.*")),
-                           key=os.path.getmtime)
-            total = events_in(dumps[-1])
-            print(f"{method}: {calls} calls, {total} instructions, "
-                  f"{total / calls:.0f} instructions per call; dump: {dumps[-1]}")
-            host.shutdown()
-            host.wait(60)
-    finally:
-        if host is not None:
-            host.close()
-        emulator.stop()
+
+def callgrind(build_dir, plugin, calls, concurrency, out_dir):
+    pid = plugin.pid
+    run_client(build_dir, plugin, calls, concurrency,
+               ["--at-start", f"callgrind_control -z {pid} >/dev/null 2>&1",
+                "--at-end", f"callgrind_control -d {pid} >/dev/null 2>&1"])
+    dumps = sorted(glob.glob(os.path.join(out_dir, f"callgrind.out.{pid}.*")),
+                   key=os.path.getmtime)
+    total = events_in(dumps[-1])
+    print(f"SignData c={concurrency}: {calls} calls, {total} instructions, "
+          f"{total / calls:.0f} instructions per call; dump: {dumps[-1]}\n"
+          f"  callgrind_annotate --inclusive=yes {dumps[-1]} | head -60")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", default="build")
     parser.add_argument("--calls", type=int, default=500)
-    parser.add_argument("--method", choices=("sign", "health"), default="sign")
+    parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--out-dir", default=tempfile.gettempdir())
     parser.add_argument("--wrap", help="run the plugin under this command instead of "
-                        "callgrind (e.g. \"strace -f -c -o /tmp/s.txt\"); implies --native")
+                        "callgrind; implies --native")
     parser.add_argument("--native", action="store_true",
                         help="no valgrind: user/system CPU and context switches per call")
     args = parser.parse_args()
     build_dir = os.path.abspath(os.path.join(REPO_DIR, args.build_dir))
-    os.makedirs(args.out_dir, exist_ok=True)
-    set_up_imports(build_dir)
-    profile(build_dir, args.calls, os.path.abspath(args.out_dir), args.method,
-            args.native, args.wrap)
+    out_dir = os.path.abspath(args.out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    signdata_setup.set_up_imports(build_dir)
+    binary = os.path.join(build_dir, "spire-aws-kms")
+    out_file = shlex.quote(os.path.join(out_dir, "callgrind.out.%p"))
+    prefix = args.wrap or (None if args.native else
+                           f"valgrind --tool=callgrind --quiet --callgrind-out-file={out_file}")
+    with signdata_setup.KmsBench(build_dir) as kms, \
+            tempfile.TemporaryDirectory(prefix="profile-sign-") as workdir:
+        wrapper = write_wrapper(workdir, binary, prefix) if prefix else None
+        plugin = kms.start_plugin(binary, workdir, wrapper=wrapper, timeout=120)
+        if args.native or args.wrap:
+            native(build_dir, plugin, args.calls, args.concurrency, workdir)
+        else:
+            callgrind(build_dir, plugin, args.calls, args.concurrency, out_dir)
 
 
 if __name__ == "__main__":

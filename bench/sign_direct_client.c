@@ -8,7 +8,8 @@
  * names a "Signature". Prints bench_run.h's JSON line.
  *
  *   bench_sign_direct_client --url http://127.0.0.1:PORT --request-file FILE
- *       --calls N --concurrency T [--warmup N] [--pid NAME=PID]... */
+ *       --calls N --concurrency T [--warmup N] [--pid NAME=PID]...
+ *       [--at-start CMD] [--at-end CMD] */
 #include "bench_run.h"
 
 #include <arpa/inet.h>
@@ -200,7 +201,7 @@ static int usage(const char *program)
 {
     fprintf(stderr,
             "usage: %s --url http://127.0.0.1:PORT --request-file FILE --calls N "
-            "--concurrency T [--warmup N] [--pid NAME=PID]...\n",
+            "--concurrency T [--warmup N] [--pid NAME=PID]... [--at-start CMD] [--at-end CMD]\n",
             program);
     return 2;
 }

@@ -8,6 +8,7 @@
  *
  *   bench_signdata_client --socket PATH --key-id ID [--digest-hex HEX]
  *       --calls N --concurrency T [--warmup N] [--pid NAME=PID]...
+ *       [--at-start CMD] [--at-end CMD]
  *
  * The digest defaults to SHA-256("bench"); it is signed as a SHA-256 digest. */
 #include "bench_run.h"
@@ -113,7 +114,7 @@ static int usage(const char *program)
 {
     fprintf(stderr,
             "usage: %s --socket PATH --key-id ID [--digest-hex HEX] --calls N "
-            "--concurrency T [--warmup N] [--pid NAME=PID]...\n",
+            "--concurrency T [--warmup N] [--pid NAME=PID]... [--at-start CMD] [--at-end CMD]\n",
             program);
     return 2;
 }
