@@ -1,6 +1,7 @@
 # The two set-up commands of the README, plus conveniences.
 #   make demo   install missing Debian packages, build, run the demo
 #   make test   install missing Debian packages, build, run every test
+#   make bench  build, print the benchmark figures (QUICK=1: a short SignData run)
 .PHONY: deps deps-demo build demo test bench lint format clean
 
 JOBS := $(shell nproc)
@@ -25,7 +26,7 @@ test: deps
 
 bench: build
 	/usr/bin/python3 bench/bench_plugin.py --build-dir build
-	/usr/bin/python3 bench/bench_sign.py --build-dir build
+	/usr/bin/python3 bench/bench_signdata.py --build-dir build $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/fleet_cost.py --build-dir build
 
 lint:

@@ -26,12 +26,8 @@ average is printed at the start and the end.
 --before-binary runs a second plugin (e.g. a build of an older commit) through
 the same rows, interleaved with the first, and prints the two side by side.
 
-Measured on 2026-11-30, this 2-core machine, before the event-driven HTTP layer
-(commit bd9a1cc; best of 3; load average about 0.9-1.6 from other engineers'
-builds), stub at once unless said:
-
-    figure                                        before   target
-    plugin CPU per SignData, c=1                  see bench/README.md
+The figures measured before the event-driven HTTP layer, and how to read
+them, are in bench/README.md.
 """
 import argparse
 import json
@@ -52,7 +48,8 @@ DIGEST = bytes.fromhex("1b32c28cb38c05480eccc1bd60ff97029b57a05c96718b96dad7e9d8
 CONCURRENCY = (1, 16)
 DELAYS_MS = (0, 5)
 # Timed calls per row: {(delay ms, concurrency): calls}, full and --quick.
-CALLS = {(0, 1): 5000, (0, 16): 20000, (5, 1): 600, (5, 16): 4000}
+# /proc/PID/stat counts CPU in 10 ms ticks: 1,000 calls resolve 10 us per call.
+CALLS = {(0, 1): 5000, (0, 16): 20000, (5, 1): 1000, (5, 16): 4000}
 QUICK_CALLS = {(0, 1): 1000, (0, 16): 4000, (5, 1): 100, (5, 16): 800}
 GROWTH_CALLS, QUICK_GROWTH_CALLS = 100_000, 10_000
 WARMUP = {0: 200, 5: 32}
@@ -140,13 +137,15 @@ def load_average():
 
 
 def fmt(value, spec):
-    return "-" if value is None else format(value, spec)
+    """value formatted by spec ("7.1f"), or "-" in the same width."""
+    width = int(spec.lstrip("+").split(".")[0])
+    return f"{'-':>{width}}" if value is None else format(value, spec)
 
 
 def print_rows(bench):
-    print(f"{'stub':>5} {'conc':>4}  {'path':<14} {'calls/s':>8} {'p50 us':>8} {'p99 us':>8} "
+    print(f"{'stub':>5} {'conc':>4}  {'path':<16} {'calls/s':>8} {'p50 us':>8} {'p99 us':>8} "
           f"{'plugin':>7} {'stub':>6} {'client':>7}  {'added p50':>9} {'p50 ratio':>9}")
-    print(f"{'':>5} {'':>4}  {'':<14} {'':>8} {'':>8} {'':>8} {'CPU us/call (utime+stime)':>22}")
+    print(f"{'':>5} {'':>4}  {'':<16} {'':>8} {'':>8} {'':>8} {'CPU us/call (utime+stime)':>22}")
     for delay in DELAYS_MS:
         for concurrency in CONCURRENCY:
             direct = bench.best("direct", delay, concurrency)
@@ -158,7 +157,7 @@ def print_rows(bench):
                     ratio = row["p50_us"] / direct["p50_us"]
                 name = "direct (floor)" if path == "direct" else f"SignData {path}".strip()
                 failed = f"  {row['failures']} FAILED" if row["failures"] else ""
-                print(f"{delay:>3}ms {concurrency:>4}  {name:<14} {row['calls_per_s']:>8.0f} "
+                print(f"{delay:>3}ms {concurrency:>4}  {name:<16} {row['calls_per_s']:>8.0f} "
                       f"{row['p50_us']:>8.0f} {row['p99_us']:>8.0f} "
                       f"{fmt(row['plugin_cpu_us'], '7.1f')} {fmt(row['stub_cpu_us'], '6.1f')} "
                       f"{fmt(row['client_cpu_us'], '7.1f')}  {fmt(added, '+9.0f')} "
@@ -227,7 +226,7 @@ def main():
     repeat = args.repeat or (1 if args.quick else 3)
     calls = QUICK_CALLS if args.quick else CALLS
     growth_calls = args.growth_calls or (QUICK_GROWTH_CALLS if args.quick else GROWTH_CALLS)
-    binaries = {"after": binary, "before": os.path.abspath(args.before_binary)} \
+    binaries = {"before": os.path.abspath(args.before_binary), "after": binary} \
         if args.before_binary else {"": binary}
 
     print(f"SignData benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
