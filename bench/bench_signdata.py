@@ -49,8 +49,8 @@ CONCURRENCY = (1, 16)
 DELAYS_MS = (0, 5)
 # Timed calls per row: {(delay ms, concurrency): calls}, full and --quick.
 # /proc/PID/stat counts CPU in 10 ms ticks: 1,000 calls resolve 10 us per call.
-CALLS = {(0, 1): 5000, (0, 16): 20000, (5, 1): 1000, (5, 16): 4000}
-QUICK_CALLS = {(0, 1): 1000, (0, 16): 4000, (5, 1): 100, (5, 16): 800}
+CALLS = {(0, 1): 20000, (0, 16): 50000, (5, 1): 1000, (5, 16): 4000}
+QUICK_CALLS = {(0, 1): 2000, (0, 16): 5000, (5, 1): 200, (5, 16): 800}
 GROWTH_CALLS, QUICK_GROWTH_CALLS = 100_000, 10_000
 WARMUP = {0: 200, 5: 32}
 BEST = {"calls_per_s": max, "p50_us": min, "p99_us": min}
