@@ -81,8 +81,9 @@ class StubProcess:
         try:
             self.url = read_line_with(self.process, "KMS_STUB_URL=", 30, binary)
         except RuntimeError as error:
+            text = self.stderr_text()
             self.stop()
-            raise RuntimeError(f"{error}: {self.stderr_text()}") from None
+            raise RuntimeError(f"{error}: {text}") from None
 
     def stderr_text(self):
         self.stderr.seek(0)
@@ -95,10 +96,15 @@ class StubProcess:
             return json.loads(answer.read())
 
     def stop(self):
+        """SIGTERM; a stub that does not exit cleanly says why on stderr."""
         if self.process.poll() is None:
             self.process.terminate()
-        self.process.wait(30)
+        code = self.process.wait(30)
         self.process.stdout.close()
+        if code != 0:
+            print(f"bench_kms_stub exited with {code}: {self.stderr_text()[-4000:]}",
+                  file=sys.stderr)
+        self.stderr.close()
 
 
 class Plugin:
