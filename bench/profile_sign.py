@@ -12,15 +12,22 @@ calls is printed and the dump is left in --out-dir for callgrind_annotate.
         [--concurrency 1] [--out-dir /tmp/cg]
 
 --native: no valgrind; user and system CPU per call (/proc/PID/stat) and
-context switches per call (summed over the plugin's threads).
---wrap CMD: the plugin runs under CMD (e.g. "perf record -g -o /tmp/perf.data"
-or "strace -f -c -o /tmp/s.txt"), then the --native figures; CMD sees the
-whole life of the plugin, set-up included.
+context switches per call (summed over the plugin's threads), between the
+client's two timing points.
+--attach CMD: --native, and CMD ({pid} replaced by the plugin's pid) runs
+during the client's run and gets SIGINT after it, e.g.
+    --attach "perf record -F 4999 -g -o /tmp/perf.data -p {pid}"
+    --attach "strace -f -c -o /tmp/strace.txt -p {pid}"
+(the client's warm-up calls are inside CMD's window, not in the figures).
+--wrap CMD: the plugin is started as `CMD spire-aws-kms` and CMD sees its
+whole life, set-up included; the --native figures are of the process the
+host started, so they are the plugin's only when CMD execs it in place.
 """
 import argparse
 import glob
 import os
 import shlex
+import signal
 import stat
 import subprocess
 import sys
@@ -100,6 +107,17 @@ def native(build_dir, plugin, calls, concurrency, workdir):
           f"{(switches1 - switches0) / calls:.1f} context switches per call")
 
 
+def attached(build_dir, plugin, calls, concurrency, workdir, command):
+    """native(), with command attached to the plugin for the client's run."""
+    run_client(build_dir, plugin, WARMUP, concurrency)  # connections and threads settle
+    tool = subprocess.Popen(shlex.split(command.replace("{pid}", str(plugin.pid))))
+    try:
+        native(build_dir, plugin, calls, concurrency, workdir)
+    finally:
+        tool.send_signal(signal.SIGINT)
+        tool.wait(120)
+
+
 def callgrind(build_dir, plugin, calls, concurrency, out_dir):
     pid = plugin.pid
     run_client(build_dir, plugin, calls, concurrency,
@@ -123,6 +141,8 @@ def main():
                         "callgrind; implies --native")
     parser.add_argument("--native", action="store_true",
                         help="no valgrind: user/system CPU and context switches per call")
+    parser.add_argument("--attach", help="run this command ({pid}: the plugin's) during the "
+                        "timed calls, then SIGINT it; implies --native")
     args = parser.parse_args()
     build_dir = os.path.abspath(os.path.join(REPO_DIR, args.build_dir))
     out_dir = os.path.abspath(args.out_dir)
@@ -130,13 +150,16 @@ def main():
     signdata_setup.set_up_imports(build_dir)
     binary = os.path.join(build_dir, "spire-aws-kms")
     out_file = shlex.quote(os.path.join(out_dir, "callgrind.out.%p"))
-    prefix = args.wrap or (None if args.native else
+    native_only = args.native or args.wrap or args.attach
+    prefix = args.wrap or (None if native_only else
                            f"valgrind --tool=callgrind --quiet --callgrind-out-file={out_file}")
     with signdata_setup.KmsBench(build_dir) as kms, \
             tempfile.TemporaryDirectory(prefix="profile-sign-") as workdir:
         wrapper = write_wrapper(workdir, binary, prefix) if prefix else None
         plugin = kms.start_plugin(binary, workdir, wrapper=wrapper, timeout=120)
-        if args.native or args.wrap:
+        if args.attach:
+            attached(build_dir, plugin, args.calls, args.concurrency, workdir, args.attach)
+        elif native_only:
             native(build_dir, plugin, args.calls, args.concurrency, workdir)
         else:
             callgrind(build_dir, plugin, args.calls, args.concurrency, out_dir)
