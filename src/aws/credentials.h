@@ -16,7 +16,7 @@ typedef struct {
     char session_token[4096]; /* "" when none */
     int64_t expiration;       /* epoch seconds; 0: does not expire */
     char source[32];          /* "config", "environment", "web_identity", "shared_files",
-                                 "credential_process", "container", "imds" */
+                                 "credential_process", "container", "imds", "sso" */
 } aws_credentials;
 
 typedef struct aws_http aws_http;

@@ -94,6 +94,7 @@ typedef enum {
     AWS_CRED_PLAN_PROCESS,      /* credential_process command */
     AWS_CRED_PLAN_CONTAINER,    /* ECS / EKS Pod Identity endpoint */
     AWS_CRED_PLAN_IMDS,         /* EC2 instance metadata (IMDSv2) */
+    AWS_CRED_PLAN_SSO, /* SSO profile: cached token + GetRoleCredentials (credentials_sso.c) */
 } aws_cred_plan_kind;
 
 typedef struct {
@@ -124,6 +125,16 @@ typedef struct {
 
     char imds_endpoint[512]; /* IMDS: base URL without trailing slash */
     bool imds_v1_fallback;   /* false when AWS_EC2_METADATA_V1_DISABLED=true */
+
+    /* SSO (IAM Identity Center) profile (credentials_sso.c) */
+    char sso_session[256];    /* sso_session name; "" for a legacy profile */
+    char sso_start_url[1024]; /* the portal start URL */
+    char sso_region[64];      /* the portal's region */
+    char sso_account_id[32];  /* role to get credentials for */
+    char sso_role_name[128];
+    char sso_cache_file[4096]; /* ~/.aws/sso/cache/<sha1>.json, re-read at every fetch */
+    char sso_endpoint[512];    /* portal base URL: AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL or
+                                  https://portal.sso.{sso_region}.amazonaws.com */
 
     /* Roles assumed in turn with AssumeRole, starting from the credentials
      * the kind above gives (shared profile role_arn / source_profile). */
@@ -169,6 +180,30 @@ int aws_cred_plan_fetch(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx
 /* Runs "/bin/sh -c command" and captures its stdout (stderr discarded).
  * Returns 0 with a malloc'd *output, or -1 (non-zero exit, timeout). */
 int aws_cred_run_process(const char *command, int timeout_ms, char **output, aws_error *err);
+
+/* --- SSO profiles (credentials_sso.c) ---------------------------------------- */
+
+/* True when a profile has SSO settings (sso_session or sso_start_url). */
+bool aws_cred_sso_configured(const aws_shared_files *files, const char *profile);
+/* Fills the plan's sso_* fields (kind SSO) from the profile and its
+ * [sso-session NAME] section. Returns 0, or -1 with err naming what is
+ * missing. Reads no token: that happens at each fetch. */
+int aws_cred_sso_plan(const aws_shared_files *files, const aws_cred_env *env, const char *profile,
+                      aws_cred_plan *plan, aws_error *err);
+/* The cached token's file name, as the AWS CLI writes it: the SHA-1 hex of
+ * the session name (sso_session) or of the start URL (legacy), + ".json". */
+void aws_cred_sso_cache_name(const char *session_or_start_url, char out[46]);
+/* A cached token file's accessToken (a secret, copied into token) and its
+ * expiresAt (RFC 3339; "UTC" suffix of old CLIs accepted). Returns 0 or -1. */
+int aws_cred_sso_parse_token(const char *json, char *token, size_t token_size, int64_t *expires_at,
+                             aws_error *err);
+/* GetRoleCredentials' answer: roleCredentials{accessKeyId, secretAccessKey,
+ * sessionToken, expiration (epoch milliseconds)}. Returns 0 or -1. */
+int aws_cred_sso_parse_role_credentials(const char *json, aws_credentials *out, aws_error *err);
+/* Reads the cached token (it must not have expired: else "run aws sso
+ * login"), calls GetRoleCredentials, wipes the token. */
+int aws_cred_sso_fetch(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx,
+                       aws_credentials *out, aws_error *err);
 
 /* --- caching ---------------------------------------------------------------- */
 

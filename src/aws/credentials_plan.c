@@ -375,9 +375,10 @@ static int profile_credentials(profile_walk *walk, const char *profile, int dept
         return web_identity(walk->plan, where, token_file, role_arn,
                             setting(walk, profile, "role_session_name"), walk->err);
     }
-    if (setting(walk, profile, "sso_session") != NULL ||
-        setting(walk, profile, "sso_start_url") != NULL)
-        return profile_fail(walk, profile, "AWS SSO (IAM Identity Center) is not supported");
+    if (aws_cred_sso_configured(walk->files, profile)) /* credentials_sso.c */
+        return aws_cred_sso_plan(walk->files, walk->env, profile, walk->plan, walk->err) == 0
+                   ? CHOSEN
+                   : FAILED;
     const char *process = setting(walk, profile, "credential_process");
     if (process != NULL) {
         if (!copy_text(walk->plan->process_command, sizeof walk->plan->process_command, process))
@@ -426,8 +427,11 @@ static int walk_profile(const aws_shared_files *files, const aws_cred_env *env, 
     }
     copy_text(plan->profile, sizeof plan->profile, profile);
     bool process_only = plan->kind == AWS_CRED_PLAN_PROCESS && plan->role_count == 0;
+    bool sso_only = plan->kind == AWS_CRED_PLAN_SSO && plan->role_count == 0;
     copy_text(plan->source, sizeof plan->source,
-              process_only ? "credential_process" : "shared_files");
+              process_only ? "credential_process"
+              : sso_only   ? "sso"
+                           : "shared_files");
     return CHOSEN;
 }
 

@@ -411,6 +411,9 @@ static void describe_source(const aws_cred_plan *plan, char *out, size_t size)
     case AWS_CRED_PLAN_IMDS:
         snprintf(out, size, "EC2 instance metadata %s", plan->imds_endpoint);
         break;
+    case AWS_CRED_PLAN_SSO:
+        snprintf(out, size, "SSO role %s in account %s", plan->sso_role_name, plan->sso_account_id);
+        break;
     default:
         snprintf(out, size, "%s", plan->source);
     }
@@ -435,6 +438,8 @@ static int fetch_base(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx,
         return fetch_container(plan, ctx, out, err);
     case AWS_CRED_PLAN_IMDS:
         return fetch_imds(plan, ctx, out, err);
+    case AWS_CRED_PLAN_SSO:
+        return aws_cred_sso_fetch(plan, ctx, out, err);
     case AWS_CRED_PLAN_NONE:
         break;
     }

@@ -17,6 +17,9 @@ One HTTP/1.1 keep-alive server on 127.0.0.1 (ephemeral port) serves:
   * IMDSv2 (PUT /latest/api/token, GET /latest/meta-data/iam/security-credentials/[ROLE])
     and the container endpoint (GET /container-credentials/<anything>, header
     Authorization must equal the configured container token).
+  * The SSO portal's GetRoleCredentials (GET /federation/credentials?account_id=
+    &role_name=, header x-amz-sso_bearer_token; unsigned, rest-json), checked
+    against botocore's "sso" model, for tokens granted with sso_grant.
   * The control API: POST /_emulator/<method> with a JSON object of keyword
     arguments -> {"result": ...} (loopback clients only, no auth), for the
     methods listed in CONTROL_METHODS.
@@ -28,9 +31,16 @@ Python API (stable):
     emu.plugin_env() -> {"AWS_ACCESS_KEY_ID": ..., "AWS_SECRET_ACCESS_KEY": ...}
     emu.stop()  (also a context manager)
     add_credentials(akid, secret, session_token=None, expiration=None)
+    sso_grant(access_token, account_id, role_name, expiration=None)
+        lets GetRoleCredentials trade access_token (until expiration, epoch
+        seconds on the real clock; None: no expiry) for temporary credentials
+        of role_name in account_id. Unknown or expired token: 401
+        UnauthorizedException; a role not granted to the token: 403
+        ForbiddenException "No access" (as AWS answers; not in the model).
     inject(operation, fault, count=1, latency_ms=0); clear_faults()
         operation: a KMS op ("Sign"), "*" (any KMS op), an STS Action, or
-        "imds_token" / "imds_role" / "imds_credentials" / "container_credentials".
+        "imds_token" / "imds_role" / "imds_credentials" / "container_credentials"
+        / "GetRoleCredentials" (the SSO portal).
         fault: throttle | 500 | 503 | limit | access_denied | drop | latency
                | lost | lost_500 | lost_503.
         KMS answers ThrottlingException 400, KMSInternalException 500,
@@ -94,14 +104,15 @@ DEFAULT_SECRET = "emulator-secret"
 KMS_TARGET_PREFIX = "TrentService."
 KMS_OPERATIONS = frozenset(name[3:] for name in dir(KmsStore) if name.startswith("op_"))
 STS_ACTIONS = ("GetCallerIdentity", "AssumeRole", "AssumeRoleWithWebIdentity")
-CREDENTIAL_LABELS = ("imds_token", "imds_role", "imds_credentials", "container_credentials")
+CREDENTIAL_LABELS = ("imds_token", "imds_role", "imds_credentials", "container_credentials",
+                     "GetRoleCredentials")
 FAULTS = ("throttle", "500", "503", "limit", "access_denied", "drop", "latency",
           "lost", "lost_500", "lost_503")
 LOST_ANSWER_FAULTS = {"lost": None, "lost_500": "500", "lost_503": "503"}
 CONTROL_METHODS = ("inject", "clear_faults", "calls", "reset_calls", "now", "advance_clock",
                    "create_key", "create_alias", "disable_key", "set_alias_last_updated",
                    "set_key_creation_date", "state", "add_credentials", "configure",
-                   "web_identity_tokens")
+                   "web_identity_tokens", "sso_grant")
 KMS_FAULT_ERRORS = {
     "throttle": (400, "ThrottlingException", "Rate exceeded"),
     "500": (500, "KMSInternalException", "KMS internal error (injected by the emulator)"),
@@ -267,6 +278,7 @@ class Emulator:
         self._faults = []
         self._calls = {}
         self._web_identity_tokens = []
+        self._sso_grants = {}  # access token -> {"expiration": ..., "roles": {(account, role)}}
         self._server = None
         self._thread = None
         self.credentials = creds.CredentialTable(account)
@@ -444,6 +456,8 @@ class Emulator:
         if handler.command == "POST" and content_type.startswith(
                 "application/x-www-form-urlencoded"):
             return self._sts(handler, body, request_id)
+        if path == "/federation/credentials":
+            return self._sso_role_credentials(handler, query)
         if path.startswith("/latest/"):
             return self._imds(handler, path)
         if path.startswith("/container-credentials/"):
@@ -633,6 +647,48 @@ class Emulator:
         role_arn = f"arn:aws:iam::{self.account}:role/{self.imds_role_name}"
         return _Answer(200, creds.container_credentials_json(self._temporary("container"),
                                                              role_arn))
+
+    # -- SSO portal (GetRoleCredentials) -------------------------------------
+    def sso_grant(self, access_token, account_id, role_name, expiration=None):
+        with self._lock:
+            grant = self._sso_grants.setdefault(access_token, {"expiration": expiration,
+                                                              "roles": set()})
+            grant["expiration"] = expiration
+            grant["roles"].add((account_id, role_name))
+
+    def _sso_role_credentials(self, handler, query):
+        early = self._plain_fault("GetRoleCredentials")
+        if early:
+            return early
+        if handler.command != "GET":
+            return _Answer(405, b"", "text/plain")
+        args = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+        params = {"roleName": args.get("role_name"), "accountId": args.get("account_id"),
+                  "accessToken": handler.headers.get("x-amz-sso_bearer_token")}
+        try:
+            validate("sso", "GetRoleCredentials",
+                     {k: v for k, v in params.items() if v is not None})
+        except ApiError as error:
+            return _json_answer(400, {"__type": "InvalidRequestException",
+                                      "message": error.message}, "application/json")
+        with self._lock:
+            grant = self._sso_grants.get(params["accessToken"])
+            grant = dict(grant, roles=set(grant["roles"])) if grant else None
+        if grant is None or (grant["expiration"] is not None
+                             and time.time() >= grant["expiration"]):
+            return _json_answer(401, {"__type": "UnauthorizedException",
+                                      "message": "Session token not found or invalid"},
+                                "application/json")
+        if (params["accountId"], params["roleName"]) not in grant["roles"]:
+            return _json_answer(403, {"__type": "ForbiddenException", "message": "No access"},
+                                "application/json")
+        lifetime = self.temp_credential_seconds or creds.DEFAULT_TEMP_SECONDS
+        issued = self.credentials.issue_temporary(
+            lifetime, f"AWSReservedSSO_{params['roleName']}_emulator", "sso-user")
+        return _json_answer(200, {"roleCredentials": {
+            "accessKeyId": issued["AccessKeyId"], "secretAccessKey": issued["SecretAccessKey"],
+            "sessionToken": issued["SessionToken"],
+            "expiration": int(issued["Expiration"]) * 1000}}, "application/json")
 
 
 def reversed_fault(fault):

@@ -321,8 +321,8 @@ static void profiles(void **state)
 
     const char *sso[] = {"AWS_PROFILE", "sso", NULL};
     set_env(f, sso);
-    assert_int_equal(resolve(f, NULL, plan, &err), -1);
-    assert_non_null(strstr(err.message, "not supported"));
+    assert_int_equal(resolve(f, NULL, plan, &err), -1); /* SSO: test_aws_credentials_sso.c */
+    assert_non_null(strstr(err.message, "no [sso-session corp] section"));
     aws_cred_plan_clear(plan);
     free(plan);
 }
