@@ -245,3 +245,68 @@ bool naming_description_in_trust_domain(const char *description, const char *tru
     free(td);
     return match;
 }
+
+/* ---- reading names of any trust domain --------------------------------------- */
+
+/* The text from start up to the next '/' (malloc'd); NULL when that is empty
+ * or there is no '/'. *rest points after the '/'. */
+static char *next_component(const char *start, const char **rest)
+{
+    const char *slash = strchr(start, '/');
+    if (slash == NULL || slash == start)
+        return NULL;
+    *rest = slash + 1;
+    return strndup(start, (size_t)(slash - start));
+}
+
+bool naming_split_alias(const char *alias_name, char **trust_domain, char **server_id,
+                        char **key_id)
+{
+    *trust_domain = *server_id = *key_id = NULL;
+    size_t root_len = strlen(ALIAS_ROOT);
+    if (alias_name == NULL || strncmp(alias_name, ALIAS_ROOT, root_len) != 0)
+        return false;
+    const char *rest = alias_name + root_len;
+    char *td = next_component(rest, &rest);
+    if (td == NULL)
+        return false;
+    /* The rest parses exactly as naming_parse_alias would for this domain. */
+    bool ok = naming_parse_alias(alias_name, td, server_id, key_id);
+    if (!ok) {
+        free(td);
+        return false;
+    }
+    *trust_domain = td;
+    return true;
+}
+
+bool naming_split_description(const char *description, char **trust_domain, char **key_id)
+{
+    *trust_domain = *key_id = NULL;
+    if (description == NULL)
+        return false;
+    size_t key_root_len = strlen(DESCRIPTION_ROOT);
+    size_t spec_root_len = strlen(SPEC_DESCRIPTION);
+    char *td = NULL;
+    if (strncmp(description, DESCRIPTION_ROOT, key_root_len) == 0) {
+        const char *rest = description + key_root_len;
+        td = next_component(rest, &rest);
+        if (td == NULL && strchr(rest, '/') == NULL && rest[0] != '\0')
+            td = strdup(rest); /* "SPIRE_SERVER_KEY/{TD}" */
+        else if (td != NULL && rest[0] != '\0')
+            *key_id = strdup(rest);
+    } else if (strncmp(description, SPEC_DESCRIPTION, spec_root_len) == 0) {
+        const char *rest = description + spec_root_len;
+        if (rest[0] != '\0' && strchr(rest, '/') == NULL)
+            td = strdup(rest);
+    }
+    /* Whatever was split off must also match the one matcher the fleet uses. */
+    if (td == NULL || !naming_description_in_trust_domain(description, td)) {
+        free(td);
+        free(*key_id);
+        *key_id = NULL;
+        return false;
+    }
+    *trust_domain = td;
+    return true;
+}

@@ -31,4 +31,16 @@ char *naming_key_description(const char *trust_domain, const char *key_id);
  * SPIRE_SERVER_KEY/{TD}/... or the spec's SPIRE_SERVER/{TD}. */
 bool naming_description_in_trust_domain(const char *description, const char *trust_domain);
 
+/* ---- reading names of any trust domain (the operator's account-wide view) ---- */
+
+/* Splits any SPIRE alias "alias/SPIRE_SERVER/{TD}/{SERVER_ID}/{KEY_ID}" into
+ * its trust domain component (as written: '.' already '_'), server id and
+ * decoded key id (all malloc'd). False for other aliases. */
+bool naming_split_alias(const char *alias_name, char **trust_domain, char **server_id,
+                        char **key_id);
+/* Splits a SPIRE key description: "SPIRE_SERVER_KEY/{TD}/{KEY_ID}" (key id
+ * may be absent: *key_id NULL) or the spec's "SPIRE_SERVER/{TD}" (*key_id
+ * NULL). Trust domain as written (malloc'd). False for other descriptions. */
+bool naming_split_description(const char *description, char **trust_domain, char **key_id);
+
 #endif

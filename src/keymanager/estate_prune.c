@@ -1,0 +1,235 @@
+/* Carrying out a prune plan (estate.h) against KMS, one action at a time.
+ * Before each change KMS is read again, so that nothing changed since the
+ * listing (a server come back, a rotation, an operator) is undone: an alias
+ * is deleted only while it still targets its key and is still stale; a key
+ * is scheduled for deletion only while no alias targets it and it still
+ * carries SPIRE's description of the trust domain. When a change fails (an
+ * error, or an answer lost after KMS may have applied it), KMS is read back
+ * and the result says what KMS shows; if it cannot be read, "unknown". */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "keymanager/estate.h"
+#include "keymanager/fleet_internal.h"
+#include "keymanager/naming.h"
+
+#define ALIAS_PAGE_LIMIT 100
+
+static double wall_now(const estate_prune_options *options)
+{
+    return options->now_s != NULL ? options->now_s() : (double)time(NULL);
+}
+
+static void finish(estate_action *action, estate_result result, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void finish(estate_action *action, estate_result result, const char *format, ...)
+{
+    action->result = result;
+    free(action->detail);
+    va_list args;
+    va_start(args, format);
+    if (vasprintf(&action->detail, format, args) < 0)
+        action->detail = NULL;
+    va_end(args);
+}
+
+/* "CODE: message" of a failed call, for details. */
+static const char *error_text(const aws_error *err, char *out, size_t size)
+{
+    snprintf(out, size, "%s: %s", err->code[0] ? err->code : aws_status_name(err->status),
+             err->message);
+    return out;
+}
+
+/* What ListAliases(KeyId) shows now for a key. */
+typedef struct {
+    char first_alias[300]; /* the first alias targeting the key; "" when none */
+    bool has_alias;        /* the alias asked about targets the key */
+    double last_updated;   /* its LastUpdatedDate */
+} key_aliases;
+
+/* Lists the aliases that target key_id (every page); alias_name may be NULL. */
+static int aliases_of_key(const estate_prune_options *options, const char *key_id,
+                          const char *alias_name, key_aliases *out, aws_error *err)
+{
+    char marker[sizeof((kms_alias_page *)0)->next_marker] = "";
+    memset(out, 0, sizeof *out);
+    for (;;) {
+        kms_alias_page page = {0};
+        if (kms_list_aliases(options->kms, options->call, key_id, marker[0] ? marker : NULL,
+                             ALIAS_PAGE_LIMIT, &page, err) != 0)
+            return -1;
+        for (size_t i = 0; i < page.count; i++) {
+            const kms_alias *alias = &page.aliases[i];
+            if (out->first_alias[0] == '\0')
+                snprintf(out->first_alias, sizeof out->first_alias, "%s", alias->alias_name);
+            if (alias_name != NULL && strcmp(alias->alias_name, alias_name) == 0) {
+                out->has_alias = true;
+                out->last_updated = alias->last_updated_date;
+            }
+        }
+        bool more = page.truncated && page.next_marker[0] != '\0';
+        snprintf(marker, sizeof marker, "%s", page.next_marker);
+        kms_alias_page_clear(&page);
+        if (!more)
+            return 0;
+    }
+}
+
+/* ---- delete-alias ------------------------------------------------------------- */
+
+/* After a failed DeleteAlias: DescribeKey on the alias name tells whether it
+ * still exists. */
+static void read_back_alias(const estate_prune_options *options, estate_action *action,
+                            const aws_error *failure)
+{
+    char what[1200], again[1200];
+    error_text(failure, what, sizeof what);
+    kms_key_metadata key;
+    aws_error err = {0};
+    if (kms_describe_key(options->kms, options->call, action->alias, &key, &err) == 0) {
+        finish(action, ESTATE_FAILED, "DeleteAlias failed (%s); the alias still exists", what);
+    } else if (err.status == AWS_ERR_NOT_FOUND) {
+        /* Gone. Whether this run deleted it cannot be told: a NotFound may
+         * answer a resend of our own DeleteAlias whose first answer was lost
+         * (our retry, or libcurl's own on a dead keep-alive connection). */
+        finish(action, ESTATE_DONE, "DeleteAlias answered %s; read back: the alias is gone", what);
+    } else {
+        finish(action, ESTATE_UNKNOWN,
+               "DeleteAlias answered %s and KMS could not be read back (%s): run keys list to "
+               "see whether the alias is gone",
+               what, error_text(&err, again, sizeof again));
+    }
+}
+
+static void delete_alias(const estate_prune_options *options, estate_action *action)
+{
+    char why[1200];
+    key_aliases now = {0};
+    aws_error err = {0};
+    if (aliases_of_key(options, action->key_id, action->alias, &now, &err) != 0) {
+        finish(action, ESTATE_SKIPPED, "could not re-read the alias (%s); nothing changed",
+               error_text(&err, why, sizeof why));
+        return;
+    }
+    if (!now.has_alias) {
+        finish(action, ESTATE_SKIPPED,
+               "the alias no longer targets key %s (deleted or moved since the listing)",
+               action->key_id);
+        return;
+    }
+    if (!fleet_alias_is_stale(action->alias, action->key_id, now.last_updated,
+                              options->trust_domain, "", wall_now(options),
+                              options->ages->stale_alias_age_ms)) {
+        finish(action, ESTATE_SKIPPED,
+               "the alias was refreshed since the listing: a live server uses it; kept");
+        return;
+    }
+    if (kms_delete_alias(options->kms, options->call, action->alias, &err) == 0) {
+        finish(action, ESTATE_DONE, "alias deleted");
+        return;
+    }
+    read_back_alias(options, action, &err);
+}
+
+/* ---- schedule-key-deletion ---------------------------------------------------------- */
+
+/* After a failed ScheduleKeyDeletion: the key's state tells. */
+static void read_back_key(const estate_prune_options *options, estate_action *action,
+                          const aws_error *failure)
+{
+    char what[1200], again[1200];
+    error_text(failure, what, sizeof what);
+    kms_key_metadata key;
+    aws_error err = {0};
+    if (kms_describe_key(options->kms, options->call, action->key_id, &key, &err) != 0) {
+        finish(action, ESTATE_UNKNOWN,
+               "ScheduleKeyDeletion answered %s and KMS could not be read back (%s): run keys "
+               "list to see the key's state",
+               what, error_text(&err, again, sizeof again));
+    } else if (strcmp(key.key_state, "PendingDeletion") == 0) {
+        finish(action, ESTATE_DONE,
+               "ScheduleKeyDeletion answered %s; read back: the key is pending deletion", what);
+    } else {
+        finish(action, ESTATE_FAILED, "ScheduleKeyDeletion failed (%s); the key is %s", what,
+               key.key_state);
+    }
+}
+
+/* The checks made on the key itself; false after finishing the action. */
+static bool key_may_be_scheduled(const estate_prune_options *options, estate_action *action,
+                                 const kms_key_metadata *key)
+{
+    if (strcmp(key->key_state, "PendingDeletion") == 0) {
+        finish(action, ESTATE_ALREADY_DONE, "the key is already pending deletion");
+        return false;
+    }
+    if (strcmp(key->key_manager, "CUSTOMER") != 0) {
+        finish(action, ESTATE_SKIPPED, "not a customer managed key; kept");
+        return false;
+    }
+    if (!naming_description_in_trust_domain(key->description, options->trust_domain)) {
+        finish(action, ESTATE_SKIPPED,
+               "its description \"%.200s\" is not SPIRE's for trust domain %s; kept",
+               key->description, options->trust_domain);
+        return false;
+    }
+    bool orphan_action = action->alias == NULL;
+    if (orphan_action && !fleet_key_is_orphan(key, false, options->trust_domain, wall_now(options),
+                                              options->ages->orphan_key_age_ms)) {
+        finish(action, ESTATE_SKIPPED, "no longer an orphan (state %s); kept", key->key_state);
+        return false;
+    }
+    return true;
+}
+
+static void schedule_deletion(const estate_prune_options *options, estate_action *action)
+{
+    char why[1200];
+    key_aliases now = {0};
+    aws_error err = {0};
+    if (aliases_of_key(options, action->key_id, NULL, &now, &err) != 0) {
+        finish(action, ESTATE_SKIPPED, "could not check the key's aliases (%s); kept",
+               error_text(&err, why, sizeof why));
+        return;
+    }
+    if (now.first_alias[0] != '\0') {
+        finish(action, ESTATE_SKIPPED, "alias %s targets it; kept", now.first_alias);
+        return;
+    }
+    kms_key_metadata key;
+    if (kms_describe_key(options->kms, options->call, action->key_id, &key, &err) != 0) {
+        if (err.status == AWS_ERR_NOT_FOUND)
+            finish(action, ESTATE_ALREADY_DONE, "the key no longer exists");
+        else
+            finish(action, ESTATE_SKIPPED, "could not describe the key (%s); kept",
+                   error_text(&err, why, sizeof why));
+        return;
+    }
+    if (!key_may_be_scheduled(options, action, &key))
+        return;
+    if (kms_schedule_key_deletion(options->kms, options->call, action->key_id,
+                                  options->pending_window_days, &err) == 0) {
+        finish(action, ESTATE_DONE, "scheduled for deletion in %d days",
+               options->pending_window_days);
+        return;
+    }
+    read_back_key(options, action, &err);
+}
+
+void estate_prune_run(const estate_prune_options *options, estate_plan *plan)
+{
+    for (size_t i = 0; i < plan->count; i++) {
+        estate_action *action = &plan->items[i];
+        if (action->kind == ESTATE_DELETE_ALIAS)
+            delete_alias(options, action);
+        else
+            schedule_deletion(options, action);
+        if (options->progress != NULL)
+            options->progress(options->progress_ctx, i + 1, plan->count);
+    }
+}

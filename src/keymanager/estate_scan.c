@@ -1,0 +1,250 @@
+/* Reading the account's keys and aliases for the estate: every ListKeys page
+ * (1000 keys), every ListAliases page (100 aliases), and one DescribeKey for
+ * each key no alias targets (its description tells whether it is SPIRE's).
+ * Keys that have an alias are judged by their aliases alone, so an account
+ * with K keys and A aliases costs ceil(K/1000) + ceil(A/100) pages plus one
+ * DescribeKey per unaliased key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keymanager/estate.h"
+
+#define ALIAS_PAGE_LIMIT 100  /* ListAliases maximum */
+#define KEY_PAGE_LIMIT   1000 /* ListKeys maximum */
+
+typedef struct {
+    const estate_scan_options *options;
+    estate_progress progress;
+    estate_calls calls;
+    kms_key_entry *keys;
+    size_t key_count;
+    estate_alias *aliases;
+    size_t alias_count;
+    size_t alias_capacity;
+} scan_state;
+
+static void report(scan_state *scan)
+{
+    if (scan->options->progress != NULL)
+        scan->options->progress(scan->options->progress_ctx, &scan->progress);
+}
+
+static void scan_free(scan_state *scan)
+{
+    free(scan->keys);
+    for (size_t i = 0; i < scan->alias_count; i++) {
+        free(scan->aliases[i].name);
+        free(scan->aliases[i].target);
+    }
+    free(scan->aliases);
+}
+
+static void out_of_memory(aws_error *err) { aws_error_set(err, AWS_ERR_INTERNAL, "out of memory"); }
+
+static int add_key_page(scan_state *scan, const kms_key_page *page, aws_error *err)
+{
+    if (page->count == 0)
+        return 0;
+    kms_key_entry *keys = realloc(scan->keys, (scan->key_count + page->count) * sizeof *keys);
+    if (keys == NULL) {
+        out_of_memory(err);
+        return -1;
+    }
+    memcpy(keys + scan->key_count, page->keys, page->count * sizeof *keys);
+    scan->keys = keys;
+    scan->key_count += page->count;
+    return 0;
+}
+
+static int list_keys(scan_state *scan, aws_error *err)
+{
+    char marker[sizeof((kms_key_page *)0)->next_marker] = "";
+    for (;;) {
+        kms_key_page page = {0};
+        scan->calls.list_keys++;
+        if (kms_list_keys(scan->options->kms, scan->options->call, marker[0] ? marker : NULL,
+                          KEY_PAGE_LIMIT, &page, err) != 0)
+            return -1;
+        int rc = add_key_page(scan, &page, err);
+        bool more = page.truncated && page.next_marker[0] != '\0';
+        snprintf(marker, sizeof marker, "%s", page.next_marker);
+        kms_key_page_clear(&page);
+        scan->progress.keys_listed = scan->key_count;
+        report(scan);
+        if (rc != 0 || !more)
+            return rc;
+    }
+}
+
+static int add_alias(scan_state *scan, const kms_alias *alias)
+{
+    if (scan->alias_count == scan->alias_capacity) {
+        size_t capacity = scan->alias_capacity ? scan->alias_capacity * 2 : 256;
+        estate_alias *items = realloc(scan->aliases, capacity * sizeof *items);
+        if (items == NULL)
+            return -1;
+        scan->aliases = items;
+        scan->alias_capacity = capacity;
+    }
+    estate_alias entry = {strdup(alias->alias_name), strdup(alias->target_key_id),
+                          alias->last_updated_date};
+    if (entry.name == NULL || entry.target == NULL) {
+        free(entry.name);
+        free(entry.target);
+        return -1;
+    }
+    scan->aliases[scan->alias_count++] = entry;
+    return 0;
+}
+
+static int list_aliases(scan_state *scan, aws_error *err)
+{
+    char marker[sizeof((kms_alias_page *)0)->next_marker] = "";
+    for (;;) {
+        kms_alias_page page = {0};
+        scan->calls.list_aliases++;
+        if (kms_list_aliases(scan->options->kms, scan->options->call, NULL,
+                             marker[0] ? marker : NULL, ALIAS_PAGE_LIMIT, &page, err) != 0)
+            return -1;
+        int rc = 0;
+        for (size_t i = 0; i < page.count && rc == 0; i++)
+            rc = add_alias(scan, &page.aliases[i]);
+        if (rc != 0)
+            out_of_memory(err);
+        bool more = page.truncated && page.next_marker[0] != '\0';
+        snprintf(marker, sizeof marker, "%s", page.next_marker);
+        kms_alias_page_clear(&page);
+        scan->progress.aliases_listed = scan->alias_count;
+        report(scan);
+        if (rc != 0 || !more)
+            return rc;
+    }
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted alias targets (pointers into scan->aliases), for "has an alias". */
+static const char **alias_targets(const scan_state *scan, size_t *count)
+{
+    const char **targets = calloc(scan->alias_count + 1, sizeof *targets);
+    if (targets == NULL)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < scan->alias_count; i++) {
+        if (scan->aliases[i].target[0] != '\0')
+            targets[n++] = scan->aliases[i].target;
+    }
+    qsort(targets, n, sizeof *targets, compare_strings);
+    *count = n;
+    return targets;
+}
+
+/* DescribeKey for one unaliased key; NULL (and counted) when it failed. */
+static kms_key_metadata *describe(scan_state *scan, const kms_key_entry *key, estate *out)
+{
+    kms_key_metadata *metadata = calloc(1, sizeof *metadata);
+    if (metadata == NULL)
+        return NULL;
+    aws_error err = {0};
+    scan->calls.describe_key++;
+    if (kms_describe_key(scan->options->kms, scan->options->call, key->key_id, metadata, &err) == 0)
+        return metadata;
+    free(metadata);
+    if (err.status != AWS_ERR_NOT_FOUND) { /* NotFound: deleted since the listing */
+        if (out->undescribed++ == 0)
+            snprintf(out->undescribed_why, sizeof out->undescribed_why,
+                     "DescribeKey %s: %s: %.150s", key->key_id,
+                     err.code[0] ? err.code : aws_status_name(err.status), err.message);
+    }
+    return NULL;
+}
+
+static int describe_unaliased(scan_state *scan, kms_key_metadata **metadata, estate *out,
+                              aws_error *err)
+{
+    size_t target_count = 0;
+    const char **targets = alias_targets(scan, &target_count);
+    if (targets == NULL) {
+        out_of_memory(err);
+        return -1;
+    }
+    bool *aliased = calloc(scan->key_count + 1, sizeof *aliased);
+    if (aliased == NULL) {
+        free(targets);
+        out_of_memory(err);
+        return -1;
+    }
+    for (size_t i = 0; i < scan->key_count; i++) {
+        const char *id = scan->keys[i].key_id;
+        aliased[i] = bsearch(&id, targets, target_count, sizeof *targets, compare_strings) != NULL;
+        scan->progress.to_describe += aliased[i] ? 0 : 1;
+    }
+    report(scan);
+    for (size_t i = 0; i < scan->key_count; i++) {
+        if (aliased[i])
+            continue;
+        metadata[i] = describe(scan, &scan->keys[i], out);
+        scan->progress.described++;
+        report(scan);
+    }
+    free(aliased);
+    free(targets);
+    return 0;
+}
+
+static int build(scan_state *scan, kms_key_metadata **metadata, estate *out)
+{
+    estate_listed_key *listed = calloc(scan->key_count + 1, sizeof *listed);
+    if (listed == NULL)
+        return -1;
+    for (size_t i = 0; i < scan->key_count; i++)
+        listed[i] = (estate_listed_key){scan->keys[i].key_id, scan->keys[i].arn, metadata[i]};
+    size_t undescribed = out->undescribed;
+    char why[sizeof out->undescribed_why];
+    snprintf(why, sizeof why, "%s", out->undescribed_why);
+    const estate_scan_options *o = scan->options;
+    int rc = estate_build(listed, scan->key_count, scan->aliases, scan->alias_count,
+                          o->trust_domain, o->now_s, o->ages, out);
+    out->undescribed = undescribed;
+    snprintf(out->undescribed_why, sizeof out->undescribed_why, "%s", why);
+    free(listed);
+    return rc;
+}
+
+int estate_scan(const estate_scan_options *options, estate *out, aws_error *err)
+{
+    memset(out, 0, sizeof *out);
+    aws_error_clear(err);
+    scan_state scan = {.options = options};
+    kms_key_metadata **metadata = NULL;
+    int rc = list_keys(&scan, err);
+    if (rc == 0)
+        rc = list_aliases(&scan, err);
+    if (rc == 0 && (metadata = calloc(scan.key_count + 1, sizeof *metadata)) == NULL) {
+        out_of_memory(err);
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = describe_unaliased(&scan, metadata, out, err);
+    if (rc == 0 && build(&scan, metadata, out) != 0) {
+        out_of_memory(err);
+        rc = -1;
+    }
+    out->calls = scan.calls;
+    scan.progress.done = true;
+    report(&scan);
+    for (size_t i = 0; metadata != NULL && i < scan.key_count; i++)
+        free(metadata[i]);
+    free(metadata);
+    scan_free(&scan);
+    if (rc != 0) {
+        estate_calls calls = out->calls;
+        estate_clear(out);
+        out->calls = calls;
+    }
+    return rc;
+}
