@@ -1,6 +1,8 @@
-/* Operator command line: --help, --version, and `validate FILE` to check a
- * plugin configuration before restarting SPIRE with it. Anything else gets a
- * short explanation of what this binary is, and exit code 1. */
+/* Operator command line: --help, --version, `validate FILE` to check a
+ * plugin configuration before restarting SPIRE with it, and the commands
+ * that read (and clean) the KMS estate: `keys list`, `keys prune`, `doctor`
+ * (cli_keys.c, cli_doctor.c). Anything else gets a short explanation of
+ * what this binary is, and exit code 1. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_internal.h"
 #include "config/config.h"
 #include "config/hcl.h"
 
@@ -17,13 +20,24 @@ static const char placeholder_trust_domain[] = "example.org";
 static void print_usage(FILE *out)
 {
     fprintf(out,
-            "usage: spire-aws-kms --help | --version | validate FILE [--trust-domain TD]\n"
+            "usage: spire-aws-kms --help | --version\n"
+            "       spire-aws-kms validate FILE [--trust-domain TD]\n"
+            "       spire-aws-kms keys list [--trust-domain TD] [options]\n"
+            "       spire-aws-kms keys prune --trust-domain TD [--yes] [options]\n"
+            "       spire-aws-kms doctor [--config FILE] [--trust-domain TD] [options]\n"
             "\n"
             "  validate FILE   check a plugin configuration: the body of plugin_data\n"
             "                  or a plugin_data_file (HCL or JSON); FILE - reads stdin.\n"
             "                  Prints \"configuration is valid\" (exit 0) or one problem\n"
             "                  per line on stderr (exit 1).\n"
-            "  --trust-domain  the SPIRE server's trust_domain (default: %s)\n",
+            "  --trust-domain  the SPIRE server's trust_domain (default: %s)\n"
+            "  keys list       every SPIRE key in the account and region, its verdict\n"
+            "                  (live, stale-alias, orphan, ...) and what it costs\n"
+            "  keys prune      delete what dead servers left behind in one trust domain\n"
+            "                  (a dry run unless --yes)\n"
+            "  doctor          why a server cannot reach KMS: one line per check\n"
+            "\n"
+            "'spire-aws-kms COMMAND --help' describes each command and its options.\n",
             placeholder_trust_domain);
 }
 
@@ -45,7 +59,7 @@ static void print_explanation(void)
 }
 
 /* Reads the whole file (at most HCL_MAX_INPUT bytes) as a C string. */
-static char *read_config_file(const char *path, const char **problem)
+char *cli_read_config_file(const char *path, const char **problem)
 {
     FILE *file = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (file == NULL) {
@@ -86,7 +100,7 @@ static int validate_command(int argc, char **argv)
         return 1;
     }
     const char *problem;
-    char *text = read_config_file(path, &problem);
+    char *text = cli_read_config_file(path, &problem);
     if (text == NULL) {
         fprintf(stderr, "%s: %s\n", path, problem);
         return 1;
@@ -108,6 +122,47 @@ static int validate_command(int argc, char **argv)
     return 0;
 }
 
+/* `keys list|prune ...` and `doctor ...`: options parsed, then run. */
+static int estate_command(cli_command command, int argc, char **argv)
+{
+    cli_options options;
+    char error[512];
+    if (cli_parse_options(command, argc, argv, &options, error, sizeof error) != 0) {
+        fprintf(stderr, "spire-aws-kms %s: %s\nRun 'spire-aws-kms %s --help' for its options.\n",
+                cli_command_name(command), error, cli_command_name(command));
+        return CLI_EXIT_USAGE;
+    }
+    if (options.help) {
+        fputs(cli_command_help(command), stdout);
+        return CLI_EXIT_OK;
+    }
+    switch (command) {
+    case CLI_KEYS_LIST:
+        return cli_keys_list(&options);
+    case CLI_KEYS_PRUNE:
+        return cli_keys_prune(&options);
+    case CLI_DOCTOR:
+        return cli_doctor(&options);
+    }
+    return CLI_EXIT_USAGE;
+}
+
+static int keys_command(int argc, char **argv)
+{
+    if (argc > 0 && strcmp(argv[0], "list") == 0)
+        return estate_command(CLI_KEYS_LIST, argc - 1, argv + 1);
+    if (argc > 0 && strcmp(argv[0], "prune") == 0)
+        return estate_command(CLI_KEYS_PRUNE, argc - 1, argv + 1);
+    bool help = argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0);
+    FILE *out = help ? stdout : stderr;
+    if (!help)
+        fprintf(stderr, "spire-aws-kms keys: give a subcommand, list or prune\n\n");
+    fputs(cli_command_help(CLI_KEYS_LIST), out);
+    fputs("\n", out);
+    fputs(cli_command_help(CLI_KEYS_PRUNE), out);
+    return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+}
+
 int cli_main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--version") == 0) {
@@ -120,6 +175,10 @@ int cli_main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "validate") == 0)
         return validate_command(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "keys") == 0)
+        return keys_command(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "doctor") == 0)
+        return estate_command(CLI_DOCTOR, argc - 2, argv + 2);
     print_explanation();
     return 1;
 }

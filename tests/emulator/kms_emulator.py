@@ -37,7 +37,7 @@ Python API (stable):
         of role_name in account_id. Unknown or expired token: 401
         UnauthorizedException; a role not granted to the token: 403
         ForbiddenException "No access" (as AWS answers; not in the model).
-    inject(operation, fault, count=1, latency_ms=0); clear_faults()
+    inject(operation, fault, count=1, latency_ms=0, after=0); clear_faults()
         operation: a KMS op ("Sign"), "*" (any KMS op), an STS Action, or
         "imds_token" / "imds_role" / "imds_credentials" / "container_credentials"
         / "GetRoleCredentials" (the SSO portal).
@@ -55,6 +55,8 @@ Python API (stable):
         latency_ms, if given: a client timeout), lost_500 / lost_503 answer
         KMSInternalException 500 / ServiceUnavailableException 503 instead.
         A request that fails on its own merits is answered as usual.
+        after=N lets the first N matching requests through untouched (to hit
+        the step after a listing, not the listing).
     calls(operation=None) -> {label: count} (or one count); reset_calls()
         Counts every request, failed and injected ones included, under the
         labels above (unknown KMS targets: "UnknownOperation"). A fault is
@@ -348,7 +350,7 @@ class Emulator:
                 raise ValueError(f"unknown setting {name!r}; settable: {', '.join(allowed)}")
             setattr(self, name, value)
 
-    def inject(self, operation, fault, count=1, latency_ms=0):
+    def inject(self, operation, fault, count=1, latency_ms=0, after=0):
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
         known = KMS_OPERATIONS | set(STS_ACTIONS) | set(CREDENTIAL_LABELS) | {"*"}
@@ -358,7 +360,8 @@ class Emulator:
             raise ValueError(f"fault {fault!r} applies to KMS operations only")
         with self._lock:
             self._faults.append({"operation": operation, "fault": fault,
-                                 "remaining": int(count), "latency_ms": int(latency_ms)})
+                                 "remaining": int(count), "latency_ms": int(latency_ms),
+                                 "after": int(after)})
 
     def clear_faults(self):
         with self._lock:
@@ -434,6 +437,9 @@ class Emulator:
             self._calls[label] = self._calls.get(label, 0) + 1
             for fault in self._faults:
                 matches = fault["operation"] == label or (fault["operation"] == "*" and is_kms)
+                if matches and fault["remaining"] > 0 and fault["after"] > 0:
+                    fault["after"] -= 1
+                    continue
                 if matches and fault["remaining"] > 0:
                     fault["remaining"] -= 1
                     return dict(fault)
