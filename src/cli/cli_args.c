@@ -34,6 +34,7 @@ typedef enum {
     OPT_YES,
     OPT_PENDING_WINDOW_DAYS,
     OPT_CONFIG,
+    OPT_DESCRIBE_ALIASED,
 } option_id;
 
 typedef struct {
@@ -58,6 +59,7 @@ static const option_spec options_table[] = {
     {"--yes", OPT_YES, false, FOR_PRUNE},
     {"--pending-window-days", OPT_PENDING_WINDOW_DAYS, true, FOR_PRUNE},
     {"--config", OPT_CONFIG, true, FOR_DOCTOR},
+    {"--describe-aliased", OPT_DESCRIBE_ALIASED, false, FOR_LIST},
 };
 #define OPTION_COUNT (sizeof options_table / sizeof options_table[0])
 
@@ -98,9 +100,13 @@ static const char list_help[] =
     "  young-orphan      no alias, younger than the orphan key age\n"
     "  pending-deletion  already scheduled for deletion (costs nothing)\n"
     "  disabled          no alias, not enabled\n"
-    "and what the keys cost a month. Changes nothing.\n"
+    "and what the keys cost a month. Changes nothing. A key an alias targets is judged by\n"
+    "its aliases, without DescribeKey: its key_spec, state and created are shown only with\n"
+    "--describe-aliased.\n"
     "\n"
     "  --trust-domain TD        only the keys of trust domain TD\n"
+    "  --describe-aliased       also DescribeKey each key a SPIRE alias targets (one more\n"
+    "                           call per such key)\n"
     "  --stale-alias-age D      default 336h (14 days), at least 168h\n"
     "  --orphan-key-age D       default 48h, at least 24h\n"
     "  --price USD              price of a key-month (default 1.00)\n" COMMON_HELP;
@@ -279,6 +285,8 @@ static void apply_flag(const option_spec *spec, cli_options *out)
         out->help = true;
     else if (spec->id == OPT_YES)
         out->yes = true;
+    else if (spec->id == OPT_DESCRIBE_ALIASED)
+        out->describe_aliased = true;
 }
 
 static int unknown_option(cli_command command, const char *arg, char *error, size_t size)

@@ -41,6 +41,7 @@ typedef struct {
     int64_t orphan_key_age_ms;
     double price_usd;
     bool yes;
+    bool describe_aliased; /* keys list: also describe the keys SPIRE aliases target */
     int pending_window_days;
     const char *config_path; /* doctor */
 } cli_options;

@@ -47,7 +47,7 @@ static void on_scan_progress(void *ctx, const estate_progress *progress)
     if (!progress_due(line, false))
         return;
     if (progress->to_describe > 0 || progress->described > 0)
-        fprintf(stderr, "\r\033[Klisting: %zu keys, %zu aliases; describing unaliased keys %zu/%zu",
+        fprintf(stderr, "\r\033[Klisting: %zu keys, %zu aliases; describing keys %zu/%zu",
                 progress->keys_listed, progress->aliases_listed, progress->described,
                 progress->to_describe);
     else
@@ -98,6 +98,7 @@ static int open_and_scan(const cli_options *options, keys_run *run)
         .trust_domain = options->trust_domain,
         .ages = &run->ages,
         .now_s = cli_now(),
+        .describe_aliased = options->describe_aliased,
         .progress = on_scan_progress,
         .progress_ctx = &run->progress,
     };

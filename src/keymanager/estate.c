@@ -327,18 +327,23 @@ int estate_build(const estate_listed_key *keys, size_t key_count, const estate_a
 void estate_summarize(const estate *account, double price_usd, estate_summary *out)
 {
     memset(out, 0, sizeof *out);
-    size_t charged = 0;
+    size_t charged = 0, prunable_charged = 0;
     for (size_t i = 0; i < account->key_count; i++) {
         estate_verdict verdict = account->keys[i].verdict;
         out->keys++;
         out->by_verdict[verdict]++;
-        if (verdict != ESTATE_PENDING_DELETION)
+        bool pending =
+            verdict == ESTATE_PENDING_DELETION ||
+            (account->keys[i].described && strcmp(account->keys[i].state, "PendingDeletion") == 0);
+        if (!pending)
             charged++;
-        if (estate_verdict_is_prunable(verdict))
+        if (estate_verdict_is_prunable(verdict)) {
             out->prunable++;
+            prunable_charged += pending ? 0 : 1;
+        }
     }
     out->monthly_cost_usd = (double)charged * price_usd;
-    out->prunable_monthly_cost_usd = (double)out->prunable * price_usd;
+    out->prunable_monthly_cost_usd = (double)prunable_charged * price_usd;
 }
 
 /* ---- the prune plan ---------------------------------------------------------------- */

@@ -111,7 +111,8 @@ typedef struct {
     size_t keys;
     size_t prunable;
     size_t by_verdict[ESTATE_VERDICT_COUNT];
-    double monthly_cost_usd;          /* price per key not pending deletion */
+    double monthly_cost_usd;          /* price per key not pending deletion (by verdict or,
+                                         when described, by state) */
     double prunable_monthly_cost_usd; /* price per prunable key */
 } estate_summary;
 
@@ -178,14 +179,16 @@ typedef struct {
     const char *trust_domain; /* NULL: every trust domain */
     const estate_ages *ages;
     double now_s;
+    bool describe_aliased;       /* also DescribeKey each key a SPIRE alias targets */
     estate_progress_fn progress; /* may be NULL */
     void *progress_ctx;
 } estate_scan_options;
 
 /* Lists every key and alias (ListKeys pages of 1000, ListAliases pages of
- * 100) and describes each key no alias targets, then estate_build. A failed
- * listing fails the scan (err); a failed DescribeKey leaves that key out,
- * counted in undescribed. */
+ * 100) and describes each key no alias targets (and, with describe_aliased,
+ * each key a SPIRE alias targets), then estate_build. A failed listing fails
+ * the scan (err); a failed DescribeKey of an unaliased key leaves that key
+ * out, counted in undescribed. */
 int estate_scan(const estate_scan_options *options, estate *out, aws_error *err);
 
 /* ---- carrying out a plan (estate_prune.c) --------------------------------------- */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "keymanager/estate.h"
+#include "keymanager/naming.h"
 
 #define ALIAS_PAGE_LIMIT 100  /* ListAliases maximum */
 #define KEY_PAGE_LIMIT   1000 /* ListKeys maximum */
@@ -127,15 +128,30 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Sorted alias targets (pointers into scan->aliases), for "has an alias". */
-static const char **alias_targets(const scan_state *scan, size_t *count)
+/* A SPIRE alias (of the trust domain asked for, if any). */
+static bool is_spire_alias(const scan_state *scan, const char *name)
+{
+    char *td = NULL, *server = NULL, *key = NULL;
+    const char *trust_domain = scan->options->trust_domain;
+    bool spire = trust_domain != NULL ? naming_parse_alias(name, trust_domain, &server, &key)
+                                      : naming_split_alias(name, &td, &server, &key);
+    free(td);
+    free(server);
+    free(key);
+    return spire;
+}
+
+/* Sorted alias targets (pointers into scan->aliases): of every alias, or of
+ * SPIRE aliases only. */
+static const char **alias_targets(const scan_state *scan, bool spire_only, size_t *count)
 {
     const char **targets = calloc(scan->alias_count + 1, sizeof *targets);
     if (targets == NULL)
         return NULL;
     size_t n = 0;
     for (size_t i = 0; i < scan->alias_count; i++) {
-        if (scan->aliases[i].target[0] != '\0')
+        if (scan->aliases[i].target[0] != '\0' &&
+            (!spire_only || is_spire_alias(scan, scan->aliases[i].name)))
             targets[n++] = scan->aliases[i].target;
     }
     qsort(targets, n, sizeof *targets, compare_strings);
@@ -143,8 +159,10 @@ static const char **alias_targets(const scan_state *scan, size_t *count)
     return targets;
 }
 
-/* DescribeKey for one unaliased key; NULL (and counted) when it failed. */
-static kms_key_metadata *describe(scan_state *scan, const kms_key_entry *key, estate *out)
+/* DescribeKey for one key; NULL when it failed (counted for an unaliased
+ * key: it cannot be judged; an aliased key is judged by its aliases). */
+static kms_key_metadata *describe(scan_state *scan, const kms_key_entry *key, bool aliased,
+                                  estate *out)
 {
     kms_key_metadata *metadata = calloc(1, sizeof *metadata);
     if (metadata == NULL)
@@ -154,7 +172,7 @@ static kms_key_metadata *describe(scan_state *scan, const kms_key_entry *key, es
     if (kms_describe_key(scan->options->kms, scan->options->call, key->key_id, metadata, &err) == 0)
         return metadata;
     free(metadata);
-    if (err.status != AWS_ERR_NOT_FOUND) { /* NotFound: deleted since the listing */
+    if (!aliased && err.status != AWS_ERR_NOT_FOUND) { /* NotFound: deleted since the listing */
         if (out->undescribed++ == 0)
             snprintf(out->undescribed_why, sizeof out->undescribed_why,
                      "DescribeKey %s: %s: %.150s", key->key_id,
@@ -163,36 +181,55 @@ static kms_key_metadata *describe(scan_state *scan, const kms_key_entry *key, es
     return NULL;
 }
 
-static int describe_unaliased(scan_state *scan, kms_key_metadata **metadata, estate *out,
-                              aws_error *err)
+static bool listed_in(const char **targets, size_t count, const char *key_id)
 {
-    size_t target_count = 0;
-    const char **targets = alias_targets(scan, &target_count);
-    if (targets == NULL) {
-        out_of_memory(err);
-        return -1;
-    }
-    bool *aliased = calloc(scan->key_count + 1, sizeof *aliased);
-    if (aliased == NULL) {
-        free(targets);
-        out_of_memory(err);
+    return bsearch(&key_id, targets, count, sizeof *targets, compare_strings) != NULL;
+}
+
+/* Which keys to describe: every unaliased key, and with describe_aliased
+ * the keys a SPIRE alias targets. */
+static int choose_keys(scan_state *scan, bool *aliased, bool *wanted)
+{
+    size_t all_count = 0, spire_count = 0;
+    const char **all = alias_targets(scan, false, &all_count);
+    const char **spire =
+        scan->options->describe_aliased ? alias_targets(scan, true, &spire_count) : NULL;
+    if (all == NULL || (scan->options->describe_aliased && spire == NULL)) {
+        free(all);
+        free(spire);
         return -1;
     }
     for (size_t i = 0; i < scan->key_count; i++) {
         const char *id = scan->keys[i].key_id;
-        aliased[i] = bsearch(&id, targets, target_count, sizeof *targets, compare_strings) != NULL;
-        scan->progress.to_describe += aliased[i] ? 0 : 1;
+        aliased[i] = listed_in(all, all_count, id);
+        wanted[i] = !aliased[i] || (spire != NULL && listed_in(spire, spire_count, id));
+        scan->progress.to_describe += wanted[i] ? 1 : 0;
+    }
+    free(all);
+    free(spire);
+    return 0;
+}
+
+static int describe_keys(scan_state *scan, kms_key_metadata **metadata, estate *out, aws_error *err)
+{
+    bool *aliased = calloc(scan->key_count + 1, sizeof *aliased);
+    bool *wanted = calloc(scan->key_count + 1, sizeof *wanted);
+    if (aliased == NULL || wanted == NULL || choose_keys(scan, aliased, wanted) != 0) {
+        free(aliased);
+        free(wanted);
+        out_of_memory(err);
+        return -1;
     }
     report(scan);
     for (size_t i = 0; i < scan->key_count; i++) {
-        if (aliased[i])
+        if (!wanted[i])
             continue;
-        metadata[i] = describe(scan, &scan->keys[i], out);
+        metadata[i] = describe(scan, &scan->keys[i], aliased[i], out);
         scan->progress.described++;
         report(scan);
     }
     free(aliased);
-    free(targets);
+    free(wanted);
     return 0;
 }
 
@@ -229,7 +266,7 @@ int estate_scan(const estate_scan_options *options, estate *out, aws_error *err)
         rc = -1;
     }
     if (rc == 0)
-        rc = describe_unaliased(&scan, metadata, out, err);
+        rc = describe_keys(&scan, metadata, out, err);
     if (rc == 0 && build(&scan, metadata, out) != 0) {
         out_of_memory(err);
         rc = -1;

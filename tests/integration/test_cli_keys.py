@@ -118,6 +118,20 @@ def test_list_costs_one_page_per_1000_keys_and_100_aliases(world):
                                                "DescribeKey": 6}
 
 
+def test_list_describe_aliased_fills_the_key_fields(world):
+    a = world.account
+    listing = world.json("keys", "list", "--describe-aliased")
+    # one more DescribeKey per key a SPIRE alias targets (2 live, 2 dead, 1 other domain);
+    # the key behind alias/payments is not SPIRE's and stays undescribed
+    assert world.kms.calls() == {"ListKeys": 1, "ListAliases": 1, "DescribeKey": 11}
+    keys = {key["key_id"]: key for key in listing["keys"]}
+    live = keys[a.live_keys["x509-CA-A"]]
+    assert (live["key_spec"], live["state"], live["verdict"]) == ("ECC_NIST_P256", "Enabled",
+                                                                  "live")
+    assert live["created"].endswith("Z")
+    assert verdicts(listing) == verdicts(world.json("keys", "list"))
+
+
 def test_list_cost_at_scale(plugin_binary, kms, tmp_path):
     """1500 keys, 210 aliases: 2 ListKeys pages, 3 ListAliases pages (220 with
     AWS's), one DescribeKey per unaliased key, nothing else."""

@@ -290,6 +290,19 @@ static void summary_counts_and_costs(void **state)
     assert_true(s.monthly_cost_usd == 2.0);
     assert_true(s.prunable_monthly_cost_usd == 1.0);
     estate_clear(&e);
+
+    /* described (--describe-aliased): a stale alias on a key already pending
+     * deletion keeps its verdict, but the key costs nothing */
+    a.keys[3].metadata = &a.metadata[3];
+    snprintf(a.metadata[3].key_state, 32, "PendingDeletion");
+    build(&a, NULL, &default_ages, &e);
+    estate_summarize(&e, 1.0, &s);
+    assert_int_equal(s.by_verdict[ESTATE_STALE_ALIAS], 1);
+    assert_int_equal(s.prunable, 2);
+    assert_true(s.monthly_cost_usd == 3.0);
+    assert_true(s.prunable_monthly_cost_usd == 1.0);
+    assert_true(find(&e, stale)->described);
+    estate_clear(&e);
 }
 
 /* ---- the prune plan ------------------------------------------------------------------- */
