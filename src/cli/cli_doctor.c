@@ -347,10 +347,13 @@ static void check_permissions(doctor *d)
 {
     static const char *const tried[] = {"kms:ListAliases", "kms:ListKeys", "kms:DescribeKey",
                                         "kms:GetPublicKey"};
-    if (!d->have_credentials || d->credentials_refused) {
+    const char *why_not = !d->have_credentials             ? "no credentials"
+                          : d->credentials_refused         ? "the credentials were refused"
+                          : d->probe.failed_at != PROBE_OK ? "the endpoint cannot be reached"
+                                                           : NULL;
+    if (why_not != NULL) {
         for (size_t i = 0; i < sizeof tried / sizeof tried[0]; i++)
-            report(d, MARK_SKIP, tried[i], NULL, "not tried (%s)",
-                   d->have_credentials ? "the credentials were refused" : "no credentials");
+            report(d, MARK_SKIP, tried[i], NULL, "not tried (%s)", why_not);
         return;
     }
     aws_call_ctx call = {0};

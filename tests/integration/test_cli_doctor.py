@@ -118,6 +118,8 @@ def test_endpoint_that_does_not_resolve(world):
     assert "cannot resolve kms.invalid" in endpoint["message"]
     assert "DNS resolver" in endpoint["fix"]
     assert checks["clock"]["status"] == "skip"
+    assert checks["kms:ListKeys"]["status"] == "skip"  # one cause, one failure
+    assert checks["kms:ListKeys"]["message"] == "not tried (the endpoint cannot be reached)"
 
 
 def test_endpoint_that_refuses_connections(world):
