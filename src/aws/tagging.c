@@ -48,37 +48,46 @@ static json_t *string_array(const char *const *items, size_t count)
     return array;
 }
 
+/* [{"Key": k, "Values": [...]}, ...], or NULL (invalid UTF-8, out of memory). */
+static json_t *filters_json(const tagging_tag_filter *filters, size_t count)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array != NULL && i < count; i++) {
+        json_t *item = json_pack("{s:s}", "Key", filters[i].key);
+        if (item != NULL && filters[i].value_count > 0 &&
+            json_object_set_new(item, "Values",
+                                string_array(filters[i].values, filters[i].value_count)) != 0) {
+            json_decref(item);
+            item = NULL;
+        }
+        if (json_array_append_new(array, item) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    return array;
+}
+
+/* object[name] = value; value is stolen, also when NULL; false on failure. */
+static bool put(json_t *object, const char *name, json_t *value)
+{
+    return json_object_set_new(object, name, value) == 0;
+}
+
 /* The request body, or NULL when a string is not valid UTF-8 or memory ran out. */
 static char *request_body(const tagging_get_resources_input *input)
 {
     json_t *request = json_object();
     bool ok = request != NULL;
     if (ok && input->resource_type_count > 0)
-        ok = json_object_set_new(request, "ResourceTypeFilters",
-                                 string_array(input->resource_types, input->resource_type_count)) ==
-             0;
-    if (ok && input->tag_filter_count > 0) {
-        json_t *filters = json_array();
-        for (size_t i = 0; i < input->tag_filter_count; i++) {
-            const tagging_tag_filter *filter = &input->tag_filters[i];
-            json_t *item = json_pack("{s:s}", "Key", filter->key);
-            if (item != NULL && filter->value_count > 0 &&
-                json_object_set_new(item, "Values",
-                                    string_array(filter->values, filter->value_count)) != 0) {
-                json_decref(item);
-                item = NULL;
-            }
-            if (json_array_append_new(filters, item) != 0)
-                ok = false;
-        }
-        ok = ok && json_object_set_new(request, "TagFilters", filters) == 0;
-    }
+        ok = put(request, "ResourceTypeFilters",
+                 string_array(input->resource_types, input->resource_type_count));
+    if (ok && input->tag_filter_count > 0)
+        ok = put(request, "TagFilters", filters_json(input->tag_filters, input->tag_filter_count));
     if (ok && input->resources_per_page > 0)
-        ok = json_object_set_new(request, "ResourcesPerPage",
-                                 json_integer(input->resources_per_page)) == 0;
+        ok = put(request, "ResourcesPerPage", json_integer(input->resources_per_page));
     if (ok && input->pagination_token != NULL && input->pagination_token[0] != '\0')
-        ok = json_object_set_new(request, "PaginationToken",
-                                 json_string(input->pagination_token)) == 0;
+        ok = put(request, "PaginationToken", json_string(input->pagination_token));
     char *body = ok ? json_dumps(request, JSON_COMPACT) : NULL;
     json_decref(request);
     return body;
