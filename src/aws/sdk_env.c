@@ -57,6 +57,14 @@ typedef struct {
     const char *profile_key;
 } setting_sources;
 
+/* value, unless it is NULL or the sources' "unset" value. */
+static const char *set_value(const setting_sources *sources, const char *value)
+{
+    if (value != NULL && sources->unset_value != NULL && strcmp(value, sources->unset_value) == 0)
+        return NULL;
+    return value;
+}
+
 /* First of: the plugin's value, the variables in order, the profile's key. */
 static bool find_setting(lookup *l, const setting_sources *sources, found_value *out)
 {
@@ -66,23 +74,14 @@ static bool find_setting(lookup *l, const setting_sources *sources, found_value 
         return true;
     }
     for (const char *const *name = sources->variables; *name != NULL; name++) {
-        out->value = aws_cred_env_get(l->env, *name);
-        if (out->value != NULL && sources->unset_value != NULL &&
-            strcmp(out->value, sources->unset_value) == 0)
-            out->value = NULL;
-        if (out->value != NULL) {
+        if ((out->value = set_value(sources, aws_cred_env_get(l->env, *name))) != NULL) {
             snprintf(out->source, sizeof out->source, "%s", *name);
             return true;
         }
     }
-    const char *profile_key = sources->profile_key;
-    out->value = profile_value(l, profile_key);
-    if (out->value != NULL && sources->unset_value != NULL &&
-        strcmp(out->value, sources->unset_value) == 0)
-        out->value = NULL;
-    if (out->value != NULL) {
-        snprintf(out->source, sizeof out->source, "%s in shared profile \"%s\"", profile_key,
-                 l->profile);
+    if ((out->value = set_value(sources, profile_value(l, sources->profile_key))) != NULL) {
+        snprintf(out->source, sizeof out->source, "%s in shared profile \"%s\"",
+                 sources->profile_key, l->profile);
         return true;
     }
     return false;
