@@ -1,7 +1,7 @@
-/* Endpoint rules for KMS and STS: a custom endpoint (config, then
- * AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL) wins; otherwise the
- * regional endpoint in the region's partition, with "-fips" when FIPS is asked
- * for (option or AWS_USE_FIPS_ENDPOINT=true). */
+/* Endpoint rules for KMS, STS and the Resource Groups Tagging API: a custom
+ * endpoint (config, then AWS_ENDPOINT_URL_<SERVICE ID>, then AWS_ENDPOINT_URL)
+ * wins; otherwise the regional endpoint in the region's partition, with "-fips"
+ * when FIPS is asked for (option or AWS_USE_FIPS_ENDPOINT=true). */
 #include "aws/endpoints.h"
 
 #include <ctype.h>
@@ -77,15 +77,30 @@ static bool env_is_true(const char *name)
     return value != NULL && strcasecmp(value, "true") == 0;
 }
 
-/* configured, then AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL. */
+/* The SDKs' service-specific variable: AWS_ENDPOINT_URL_ and the service id in
+ * upper case, spaces as underscores ("Resource Groups Tagging API"). */
+static void service_variable(const char *service, char *out, size_t size)
+{
+    static const struct {
+        const char *endpoint_prefix;
+        const char *service_id;
+    } ids[] = {{"tagging", "RESOURCE_GROUPS_TAGGING_API"}};
+    const char *id = service;
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        if (strcmp(service, ids[i].endpoint_prefix) == 0)
+            id = ids[i].service_id;
+    snprintf(out, size, "AWS_ENDPOINT_URL_%s", id);
+    for (char *c = out; *c; c++)
+        *c = (char)toupper((unsigned char)*c);
+}
+
+/* configured, then AWS_ENDPOINT_URL_<SERVICE ID>, then AWS_ENDPOINT_URL. */
 static const char *custom_endpoint(const char *service, const char *configured)
 {
     if (configured != NULL && configured[0] != '\0')
         return configured;
-    char name[64];
-    snprintf(name, sizeof name, "AWS_ENDPOINT_URL_%s", service);
-    for (char *c = name; *c; c++)
-        *c = (char)toupper((unsigned char)*c);
+    char name[96];
+    service_variable(service, name, sizeof name);
     const char *value = getenv(name);
     if (value != NULL && value[0] != '\0')
         return value;

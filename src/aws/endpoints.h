@@ -1,15 +1,18 @@
-/* Endpoint rules: KMS and STS URLs per region, partition (aws, aws-cn,
- * aws-us-gov), FIPS, and custom endpoints from config or environment. */
+/* Endpoint rules: KMS, STS and Resource Groups Tagging API URLs per region,
+ * partition (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b), FIPS, and custom
+ * endpoints from config or environment. */
 #ifndef KM_AWS_ENDPOINTS_H
 #define KM_AWS_ENDPOINTS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-/* service is "kms" or "sts". configured may be NULL. Environment consulted:
- * AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL,
- * AWS_USE_FIPS_ENDPOINT. Writes the base URL (no trailing slash) into out.
- * Returns 0, or -1 when the region is not a valid region name. */
+/* service is the endpoint prefix: "kms", "sts" or "tagging". configured may be
+ * NULL. Environment consulted: AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL_STS /
+ * AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API, then AWS_ENDPOINT_URL, and
+ * AWS_USE_FIPS_ENDPOINT ("tagging-fips.REGION...", as the SDKs' rules build it).
+ * Writes the base URL (no trailing slash) into out. Returns 0, or -1 when the
+ * region is not a valid region name. */
 int aws_endpoint_resolve(const char *service, const char *region, const char *configured,
                          bool use_fips, char *out, size_t out_size);
 

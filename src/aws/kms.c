@@ -1,7 +1,8 @@
 /* The typed KMS client (kms.h): each operation encodes its JSON 1.1 request,
  * sends it (signed with SigV4 by the HTTP layer, retried in standard mode)
  * and decodes the answer into plain C structs. STS GetCallerIdentity uses the
- * query protocol and an XML answer. */
+ * query protocol and an XML answer. The same client (credentials, connection
+ * pool, retry quota) also serves the Resource Groups Tagging API (tagging.c). */
 #include "aws/kms.h"
 
 #include <inttypes.h>
@@ -13,6 +14,7 @@
 #include "aws/aws_json.h"
 #include "aws/endpoints.h"
 #include "aws/kms_internal.h"
+#include "aws/sdk_env.h"
 #include "common/log.h"
 
 #define JSON_CONTENT_TYPE  "Content-Type: application/x-amz-json-1.1"
@@ -20,12 +22,13 @@
 #define USER_AGENT         "User-Agent: spire-aws-kms/" KM_VERSION
 
 struct kms_client {
-    char region[64];
     char endpoint[512];
     char sts_endpoint[512];
+    char tagging_endpoint[512];
     char kms_scope[96];
     char sts_scope[96];
-    int max_attempts;
+    char tagging_scope[96];
+    aws_sdk_settings settings; /* region, CA bundle, max attempts and where they came from */
     aws_http *http;
     aws_credentials_provider *credentials;
     kms_client_hooks hooks;
@@ -46,34 +49,46 @@ typedef struct {
 
 /* --- client -------------------------------------------------------------------- */
 
-static int resolve_endpoints(kms_client *client, const aws_client_config *config, aws_error *err)
+/* The plugin's `endpoint` is a KMS URL (often a KMS VPC endpoint): it never
+ * applies to STS or the tagging API, which take their own variables. */
+static int resolve_endpoints(kms_client *client, const aws_client_config *config,
+                             const char *region, aws_error *err)
 {
-    if (config->region == NULL || !aws_region_is_valid(config->region)) {
-        aws_error_set(err, AWS_ERR_VALIDATION, "invalid AWS region \"%s\"",
-                      config->region ? config->region : "");
-        return -1;
-    }
-    if (aws_endpoint_resolve("kms", config->region, config->endpoint, config->use_fips_endpoint,
+    if (aws_endpoint_resolve("kms", region, config->endpoint, config->use_fips_endpoint,
                              client->endpoint, sizeof client->endpoint) != 0 ||
-        aws_endpoint_resolve("sts", config->region, NULL, config->use_fips_endpoint,
-                             client->sts_endpoint, sizeof client->sts_endpoint) != 0) {
-        aws_error_set(err, AWS_ERR_VALIDATION, "invalid KMS or STS endpoint URL");
+        aws_endpoint_resolve("sts", region, NULL, config->use_fips_endpoint, client->sts_endpoint,
+                             sizeof client->sts_endpoint) != 0 ||
+        aws_endpoint_resolve("tagging", region, NULL, config->use_fips_endpoint,
+                             client->tagging_endpoint, sizeof client->tagging_endpoint) != 0) {
+        aws_error_set(err, AWS_ERR_VALIDATION, "invalid KMS, STS or tagging endpoint URL");
         return -1;
     }
-    snprintf(client->region, sizeof client->region, "%s", config->region);
-    snprintf(client->kms_scope, sizeof client->kms_scope, "aws:amz:%s:kms", config->region);
-    snprintf(client->sts_scope, sizeof client->sts_scope, "aws:amz:%s:sts", config->region);
+    snprintf(client->kms_scope, sizeof client->kms_scope, "aws:amz:%s:kms", region);
+    snprintf(client->sts_scope, sizeof client->sts_scope, "aws:amz:%s:sts", region);
+    snprintf(client->tagging_scope, sizeof client->tagging_scope, "aws:amz:%s:tagging", region);
     return 0;
 }
 
-static int create_transport(kms_client *client, const aws_client_config *config, aws_error *err)
+static void log_settings(const kms_client *client, const aws_sdk_settings *settings)
+{
+    char attempts[16];
+    snprintf(attempts, sizeof attempts, "%d", settings->max_attempts);
+    log_write(LOG_DEBUG, "aws", "AWS client settings", "region", settings->region, "region_source",
+              settings->region_source, "kms_endpoint", client->endpoint, "tagging_endpoint",
+              client->tagging_endpoint, "max_attempts", attempts, "max_attempts_source",
+              settings->max_attempts_source, "ca_bundle", settings->ca_bundle, "ca_bundle_source",
+              settings->ca_bundle_source, LOG_END);
+}
+
+static int create_transport(kms_client *client, const aws_client_config *config,
+                            const aws_sdk_settings *settings, aws_error *err)
 {
     if (client->hooks.send == NULL) {
         aws_http_options options = {
             .pool_size = config->pool_size,
             .connect_timeout_ms = config->connect_timeout_ms,
             .request_timeout_ms = config->request_timeout_ms,
-            .ca_bundle = config->ca_bundle,
+            .ca_bundle = settings->ca_bundle[0] ? settings->ca_bundle : NULL,
         };
         if ((client->http = aws_http_new(&options)) == NULL) {
             aws_error_set(err, AWS_ERR_INTERNAL, "cannot initialise the HTTP client");
@@ -84,7 +99,7 @@ static int create_transport(kms_client *client, const aws_client_config *config,
         aws_credentials_options options = {
             .access_key_id = config->access_key_id,
             .secret_access_key = config->secret_access_key,
-            .region = config->region,
+            .region = settings->region,
             .use_fips_endpoint = config->use_fips_endpoint,
             .http = client->http,
         };
@@ -107,13 +122,14 @@ kms_client *kms_client_new_with_hooks(const aws_client_config *config,
     }
     if (hooks != NULL)
         client->hooks = *hooks;
-    client->max_attempts =
-        config->max_attempts > 0 ? config->max_attempts : AWS_RETRY_DEFAULT_MAX_ATTEMPTS;
     aws_retry_quota_init(&client->quota, AWS_RETRY_QUOTA_CAPACITY);
-    if (resolve_endpoints(client, config, err) != 0 || create_transport(client, config, err) != 0) {
+    if (aws_sdk_settings_resolve_env(config, &client->hooks.env, &client->settings, err) != 0 ||
+        resolve_endpoints(client, config, client->settings.region, err) != 0 ||
+        create_transport(client, config, &client->settings, err) != 0) {
         kms_client_free(client);
         return NULL;
     }
+    log_settings(client, &client->settings);
     return client;
 }
 
@@ -133,6 +149,21 @@ void kms_client_free(kms_client *client)
 }
 
 const char *kms_client_endpoint(const kms_client *client) { return client->endpoint; }
+
+void kms_client_get_info(const kms_client *client, kms_client_info *out)
+{
+    *out = (kms_client_info){
+        .region = client->settings.region,
+        .region_source = client->settings.region_source,
+        .kms_endpoint = client->endpoint,
+        .sts_endpoint = client->sts_endpoint,
+        .tagging_endpoint = client->tagging_endpoint,
+        .ca_bundle = client->settings.ca_bundle,
+        .ca_bundle_source = client->settings.ca_bundle_source,
+        .max_attempts = client->settings.max_attempts,
+        .max_attempts_source = client->settings.max_attempts_source,
+    };
+}
 
 int kms_client_retry_tokens(kms_client *client)
 {
@@ -241,7 +272,7 @@ static void log_call(const call_state *call, const aws_error *err, int64_t start
 static int run_call(call_state *call, aws_error *err)
 {
     aws_retry_policy policy = {
-        .max_attempts = call->client->max_attempts,
+        .max_attempts = call->client->settings.max_attempts,
         .quota = &call->client->quota,
         .hooks = call->client->hooks.retry,
     };
@@ -262,11 +293,8 @@ static void bad_response(aws_error *err, const call_state *call, const char *wha
     snprintf(err->request_id, sizeof err->request_id, "%s", call->response.request_id);
 }
 
-/* Sends body (consumed: a JSON text, or NULL when it could not be encoded)
- * as KMS operation; on success *answer is the decoded JSON object (an empty
- * object for an empty body). */
-static int kms_call_body(kms_client *client, const aws_call_ctx *ctx, const char *operation,
-                         char *body, json_t **answer, aws_error *err)
+int kms_client_json_call(kms_client *client, const aws_call_ctx *ctx, aws_json_service service,
+                         const char *operation, char *body, json_t **answer, aws_error *err)
 {
     aws_error scratch;
     if (err == NULL)
@@ -276,14 +304,16 @@ static int kms_call_body(kms_client *client, const aws_call_ctx *ctx, const char
         aws_error_set(err, AWS_ERR_INTERNAL, "cannot encode the %s request", operation);
         return -1;
     }
-    char target[96];
-    snprintf(target, sizeof target, "X-Amz-Target: TrentService.%s", operation);
+    bool tagging = service == AWS_JSON_SERVICE_TAGGING;
+    char target[128];
+    snprintf(target, sizeof target, "X-Amz-Target: %s.%s",
+             tagging ? "ResourceGroupsTaggingAPI_20170126" : "TrentService", operation);
     const char *headers[] = {target, JSON_CONTENT_TYPE, USER_AGENT, NULL};
     call_state call = {.client = client,
                        .ctx = ctx,
                        .operation = operation,
-                       .url = client->endpoint,
-                       .scope = client->kms_scope,
+                       .url = tagging ? client->tagging_endpoint : client->endpoint,
+                       .scope = tagging ? client->tagging_scope : client->kms_scope,
                        .headers = headers,
                        .body = body};
     int rc = run_call(&call, err);
@@ -305,7 +335,14 @@ static int kms_call_body(kms_client *client, const aws_call_ctx *ctx, const char
     return rc;
 }
 
-/* Sends request (consumed) as KMS operation; see kms_call_body. */
+/* Sends body (consumed) as KMS operation; see kms_client_json_call. */
+static int kms_call_body(kms_client *client, const aws_call_ctx *ctx, const char *operation,
+                         char *body, json_t **answer, aws_error *err)
+{
+    return kms_client_json_call(client, ctx, AWS_JSON_SERVICE_KMS, operation, body, answer, err);
+}
+
+/* Sends request (consumed) as KMS operation; see kms_client_json_call. */
 static int kms_call(kms_client *client, const aws_call_ctx *ctx, const char *operation,
                     json_t *request, json_t **answer, aws_error *err)
 {
@@ -558,6 +595,79 @@ int kms_tag_resource(kms_client *client, const aws_call_ctx *ctx, const char *ke
     return kms_call_no_answer(client, ctx, "TagResource", request, err);
 }
 
+int kms_untag_resource(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                       const char *const *tag_keys, size_t tag_key_count, aws_error *err)
+{
+    json_t *keys = json_array();
+    for (size_t i = 0; keys != NULL && i < tag_key_count; i++) {
+        if (json_array_append_new(keys, json_string(tag_keys[i])) != 0) {
+            json_decref(keys); /* not valid UTF-8: the request cannot be encoded */
+            keys = NULL;
+        }
+    }
+    json_t *request = keys ? json_pack("{s:s, s:o}", "KeyId", key_id, "TagKeys", keys) : NULL;
+    return kms_call_no_answer(client, ctx, "UntagResource", request, err);
+}
+
+/* --- tags read back -------------------------------------------------------------- */
+
+void aws_tag_set_clear(aws_tag_set *set)
+{
+    if (set == NULL)
+        return;
+    for (size_t i = 0; i < set->count; i++) {
+        free(set->items[i].key);
+        free(set->items[i].value);
+    }
+    free(set->items);
+    memset(set, 0, sizeof *set);
+}
+
+const char *aws_tag_set_get(const aws_tag_set *set, const char *key)
+{
+    for (size_t i = 0; set != NULL && i < set->count; i++) {
+        if (strcmp(set->items[i].key, key) == 0)
+            return set->items[i].value;
+    }
+    return NULL;
+}
+
+int aws_tag_set_decode(const json_t *array, const char *key_member, const char *value_member,
+                       aws_tag_set *out)
+{
+    memset(out, 0, sizeof *out);
+    if (array != NULL && !json_is_array(array))
+        return -1;
+    size_t count = json_array_size(array);
+    out->items = calloc(count ? count : 1, sizeof *out->items);
+    if (out->items == NULL)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        const json_t *item = json_array_get(array, i);
+        const char *key = json_string_value(json_object_get(item, key_member));
+        const char *value = json_string_value(json_object_get(item, value_member));
+        if (key == NULL || key[0] == '\0' || value == NULL)
+            goto bad;
+        out->items[i].key = strdup(key);
+        out->items[i].value = strdup(value);
+        out->count = i + 1;
+        if (out->items[i].key == NULL || out->items[i].value == NULL)
+            goto bad;
+    }
+    return 0;
+bad:
+    aws_tag_set_clear(out);
+    return -1;
+}
+
+void kms_tag_page_clear(kms_tag_page *page)
+{
+    if (page == NULL)
+        return;
+    aws_tag_set_clear(&page->tags);
+    memset(page, 0, sizeof *page);
+}
+
 /* Adds Limit and Marker to a list request. */
 static json_t *list_request(json_t *request, const char *marker, int limit)
 {
@@ -679,6 +789,25 @@ int kms_list_keys(kms_client *client, const aws_call_ctx *ctx, const char *marke
     if (rc != 0) {
         kms_key_page_clear(out);
         set_bad_answer(err, "ListKeys", "malformed Keys page");
+    }
+    return rc;
+}
+
+int kms_list_resource_tags(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                           const char *marker, int limit, kms_tag_page *out, aws_error *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *request = list_request(json_pack("{s:s}", "KeyId", key_id), marker, limit);
+    json_t *answer = NULL;
+    if (kms_call(client, ctx, "ListResourceTags", request, &answer, err) != 0)
+        return -1;
+    int rc = aws_tag_set_decode(json_object_get(answer, "Tags"), "TagKey", "TagValue", &out->tags);
+    if (rc == 0)
+        rc = decode_page_end(answer, &out->truncated, out->next_marker, sizeof out->next_marker);
+    json_decref(answer);
+    if (rc != 0) {
+        kms_tag_page_clear(out);
+        set_bad_answer(err, "ListResourceTags", "malformed Tags page");
     }
     return rc;
 }

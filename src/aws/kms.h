@@ -13,14 +13,17 @@
 
 #include "aws/aws_error.h"
 
+/* region, ca_bundle and max_attempts left unset come from the AWS SDK
+ * environment (aws/sdk_env.h: AWS_REGION, AWS_CA_BUNDLE, AWS_MAX_ATTEMPTS, the
+ * shared config profile); kms_client_new fails when no source gives a region. */
 typedef struct {
-    const char *region;            /* required */
-    const char *endpoint;          /* custom KMS URL; NULL: env, then derived */
-    const char *ca_bundle;         /* extra CA file for a custom endpoint, or NULL */
+    const char *region;            /* NULL: AWS_REGION, AWS_DEFAULT_REGION, profile */
+    const char *endpoint;          /* custom KMS URL (KMS only); NULL: env, then derived */
+    const char *ca_bundle;         /* CA file instead of the system store; NULL: env, profile */
     bool use_fips_endpoint;        /* also AWS_USE_FIPS_ENDPOINT=true */
     const char *access_key_id;     /* from config, or NULL */
     const char *secret_access_key; /* from config, or NULL */
-    int max_attempts;              /* 0: default 3 */
+    int max_attempts;              /* 0: AWS_MAX_ATTEMPTS, profile, then 3 */
     int connect_timeout_ms;        /* 0: default */
     int request_timeout_ms;        /* 0: default */
     size_t pool_size;              /* connections kept alive; 0: default */
@@ -38,6 +41,21 @@ kms_client *kms_client_new(const aws_client_config *config, aws_error *err);
 void kms_client_free(kms_client *client);
 /* Where requests go (for logs and tests), e.g. "https://kms.us-east-2.amazonaws.com". */
 const char *kms_client_endpoint(const kms_client *client);
+
+/* What the client resolved, and from where ("plugin_data", "AWS_REGION",
+ * "region in shared profile \"default\"", ...); strings live as long as the client. */
+typedef struct {
+    const char *region;
+    const char *region_source;
+    const char *kms_endpoint;
+    const char *sts_endpoint;
+    const char *tagging_endpoint;
+    const char *ca_bundle; /* "": the system trust store */
+    const char *ca_bundle_source;
+    int max_attempts;
+    const char *max_attempts_source;
+} kms_client_info;
+void kms_client_get_info(const kms_client *client, kms_client_info *out);
 
 /* HTTP exchanges made and TCP connections opened by this client so far
  * (connections_opened well below http_requests shows keep-alive reuse). */
@@ -111,6 +129,27 @@ typedef struct {
     const char *value;
 } kms_tag;
 
+/* Tags read back from AWS: owned copies that aws_tag_set_clear frees. */
+typedef struct {
+    char *key;
+    char *value; /* "" for an empty value */
+} aws_tag;
+
+typedef struct {
+    aws_tag *items; /* malloc'd */
+    size_t count;
+} aws_tag_set;
+void aws_tag_set_clear(aws_tag_set *set);
+/* The value of key (the first such tag), or NULL when the set has none. */
+const char *aws_tag_set_get(const aws_tag_set *set, const char *key);
+
+typedef struct {
+    aws_tag_set tags;
+    bool truncated;
+    char next_marker[1024];
+} kms_tag_page;
+void kms_tag_page_clear(kms_tag_page *page);
+
 typedef struct {
     kms_key_spec key_spec; /* KeyUsage is always SIGN_VERIFY */
     const char *description;
@@ -149,8 +188,18 @@ int kms_list_keys(kms_client *client, const aws_call_ctx *ctx, const char *marke
                   kms_key_page *out, aws_error *err);
 int kms_schedule_key_deletion(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
                               int pending_window_days, aws_error *err);
+/* KMS refuses TagResource and UntagResource on a key pending deletion
+ * (KMSInvalidStateException: AWS_ERR_INVALID_STATE), as its key-state table
+ * says; ListResourceTags works in every key state. */
 int kms_tag_resource(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
                      const kms_tag *tags, size_t tag_count, aws_error *err);
+/* Removes the tags with these keys; a key the KMS key does not carry is no error. */
+int kms_untag_resource(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                       const char *const *tag_keys, size_t tag_key_count, aws_error *err);
+/* One page of a key's tags. marker may be NULL; limit 1 to 50, 0 means KMS's
+ * default (50). */
+int kms_list_resource_tags(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                           const char *marker, int limit, kms_tag_page *out, aws_error *err);
 int sts_get_caller_identity(kms_client *client, const aws_call_ctx *ctx, sts_identity *out,
                             aws_error *err);
 

@@ -14,6 +14,7 @@
 #include "cli/cli_internal.h"
 #include "config/config.h"
 #include "config/hcl.h"
+#include "keymanager/keymanager.h"
 
 static const char placeholder_trust_domain[] = "example.org";
 
@@ -110,7 +111,7 @@ static int validate_command(int argc, char **argv)
         fprintf(stderr, "note: no --trust-domain given; checking with %s\n", trust_domain);
     }
     config_notes notes = {0};
-    plugin_config *config = config_load(text, trust_domain, &notes);
+    plugin_config *config = config_load_checked(text, trust_domain, km_check_environment, &notes);
     free(text);
     for (size_t i = 0; i < notes.count; i++)
         fprintf(stderr, "%s\n", notes.items[i]);

@@ -24,7 +24,25 @@ static void limit_notes(config_notes *notes, size_t first)
     config_notes_add(notes, "... and %zu more problems", added - CONFIG_MAX_NOTES);
 }
 
+/* True when body sets key to something other than "" (whatever its type). */
+static bool body_sets(const hcl_value *body, const char *key)
+{
+    bool set = false;
+    for (size_t i = 0; i < body->as.object.count; i++) {
+        const hcl_item *item = &body->as.object.items[i];
+        if (strcmp(item->key, key) == 0)
+            set = !(item->value->kind == HCL_STRING && item->value->as.string[0] == '\0');
+    }
+    return set;
+}
+
 plugin_config *config_load(const char *hcl_text, const char *trust_domain, config_notes *notes)
+{
+    return config_load_checked(hcl_text, trust_domain, NULL, notes);
+}
+
+plugin_config *config_load_checked(const char *hcl_text, const char *trust_domain,
+                                   config_environment_check check, config_notes *notes)
 {
     size_t notes_before = notes->count;
     plugin_config *config = calloc(1, sizeof *config);
@@ -42,7 +60,11 @@ plugin_config *config_load(const char *hcl_text, const char *trust_domain, confi
     if (body == NULL) {
         config_notes_add(notes, "%s", error.message);
     } else {
-        schema_apply(body, config, notes);
+        schema_apply(body, config, check != NULL, notes);
+        /* A region plugin_data sets but its rule refused is reported once. */
+        bool region_refused = body_sets(body, "region") && config->region == NULL;
+        if (check != NULL && !region_refused)
+            check(config, notes);
         hcl_free(body);
     }
     limit_notes(notes, notes_before);

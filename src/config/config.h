@@ -22,11 +22,11 @@ typedef struct plugin_config {
     /* AWS access: NULL means "not set" (the credential chain decides). */
     char *access_key_id;
     char *secret_access_key;
-    char *region;
+    char *region;    /* NULL: the AWS SDK environment's (config_load_checked) */
     char *endpoint;  /* custom KMS endpoint URL, or NULL */
-    char *ca_bundle; /* PEM file to trust for a custom endpoint, or NULL */
+    char *ca_bundle; /* PEM file to trust instead of the system store, or NULL */
     bool use_fips_endpoint;
-    int max_attempts; /* AWS retry attempts, default 3 */
+    int max_attempts; /* AWS attempts per call, 1-10; 0: AWS_MAX_ATTEMPTS, profile, 3 */
 
     /* Server identity: exactly one of these two is non-NULL. */
     char *key_identifier_file; /* key_metadata_file or key_identifier_file */
@@ -60,6 +60,19 @@ enum { CONFIG_MAX_NOTES = 20 };
  * core configuration. Returns a new config, or NULL with at least one note per
  * problem in notes (which the caller clears). */
 plugin_config *config_load(const char *hcl_text, const char *trust_domain, config_notes *notes);
+
+/* What plugin_data leaves to the AWS SDK environment (the region, and the
+ * environment's AWS_CA_BUNDLE, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE and shared
+ * config profile), checked once plugin_data is parsed, after its own notes:
+ * adds one note per problem. The AWS layer knows the environment, so the
+ * caller supplies the check (km_check_environment). */
+typedef void (*config_environment_check)(const plugin_config *config, config_notes *notes);
+
+/* config_load, except that region may be left out of plugin_data: check then
+ * decides whether the environment supplies one. config_load is this with no
+ * check, and then region is required. */
+plugin_config *config_load_checked(const char *hcl_text, const char *trust_domain,
+                                   config_environment_check check, config_notes *notes);
 void config_free(plugin_config *config);
 
 void config_notes_add(config_notes *notes, const char *format, ...)

@@ -129,8 +129,11 @@ static const schema_key keys[] = {
     {"secret_access_key", SCHEMA_STRING, NULL, NULL, FIELD(secret_access_key), "with access_key_id",
      "AWS secret access key, set together with access_key_id. Never logged or shown.",
      SCHEMA_SECRET},
-    {"region", SCHEMA_STRING, NULL, rule_region, FIELD(region), "yes",
-     "AWS region where the keys are created and used, e.g. us-east-2.", 0},
+    {"region", SCHEMA_STRING, NULL, rule_region, FIELD(region),
+     "yes, unless the environment gives one",
+     "AWS region where the keys are created and used, e.g. us-east-2. Unset: AWS_REGION, "
+     "AWS_DEFAULT_REGION, then the shared config profile's region.",
+     0},
     {"key_metadata_file", SCHEMA_STRING, NULL, NULL, SCHEMA_NO_FIELD, identity_required,
      "File that keeps this server's generated id (created when missing). Same meaning as "
      "key_identifier_file.",
@@ -156,11 +159,15 @@ static const schema_key keys[] = {
     {"endpoint", SCHEMA_STRING, NULL, rule_endpoint, FIELD(endpoint), "no",
      "Custom KMS endpoint URL (https:// or http://), e.g. a VPC endpoint or a test double.", 0},
     {"ca_bundle", SCHEMA_STRING, NULL, rule_readable_file, FIELD(ca_bundle), "no",
-     "PEM file of CA certificates to trust for the KMS endpoint instead of the system ones.", 0},
+     "PEM file of CA certificates to trust for AWS endpoints instead of the system ones. "
+     "Unset: AWS_CA_BUNDLE, then the shared config profile's ca_bundle.",
+     0},
     {"use_fips_endpoint", SCHEMA_BOOL, "false", NULL, FIELD(use_fips_endpoint), "no",
      "Use the region's FIPS KMS endpoint (kms-fips.REGION.amazonaws.com).", 0},
-    {"max_attempts", SCHEMA_INT, "3", rule_max_attempts, FIELD(max_attempts), "no",
-     "Attempts per AWS call, retries included (1-10).", 0},
+    {"max_attempts", SCHEMA_INT, NULL, rule_max_attempts, FIELD(max_attempts), "no",
+     "Attempts per AWS call, retries included (1-10). Unset: AWS_MAX_ATTEMPTS, then the "
+     "shared config profile's max_attempts, then 3.",
+     0},
     {"log_level", SCHEMA_LOG_LEVEL, "info", NULL, FIELD(log_level), "no",
      "Plugin log level: trace, debug, info, warn or error.", 0},
     {"refresh_aliases_interval", SCHEMA_DURATION, "6h", NULL, FIELD(refresh_aliases_interval_ms),
@@ -380,9 +387,9 @@ static void check_credentials(const found_keys *found, config_notes *notes)
                          id ? "access_key_id" : "secret_access_key");
 }
 
-static void check_region(const found_keys *found, config_notes *notes)
+static void check_region(const found_keys *found, bool region_optional, config_notes *notes)
 {
-    if (!is_set(found_item(found, "region")))
+    if (!region_optional && !is_set(found_item(found, "region")))
         config_notes_add(notes, "region is required");
 }
 
@@ -457,7 +464,8 @@ static void collect(const hcl_value *body, found_keys *found, bool *conflict, co
     }
 }
 
-void schema_apply(const hcl_value *body, plugin_config *config, config_notes *notes)
+void schema_apply(const hcl_value *body, plugin_config *config, bool region_optional,
+                  config_notes *notes)
 {
     found_keys found = {0};
     bool conflict[KEY_COUNT] = {0};
@@ -466,6 +474,6 @@ void schema_apply(const hcl_value *body, plugin_config *config, config_notes *no
         if (found.item[i] != NULL && !conflict[i])
             apply_key(&keys[i], found.item[i], config, notes);
     check_credentials(&found, notes);
-    check_region(&found, notes);
+    check_region(&found, region_optional, notes);
     check_server_identity(&found, config, notes);
 }

@@ -50,7 +50,9 @@ const char *schema_type_name(schema_type type);
 
 /* Sets every key's default in config. */
 void schema_apply_defaults(plugin_config *config);
-/* Checks body against the table, fills config, adds one note per problem. */
-void schema_apply(const hcl_value *body, plugin_config *config, config_notes *notes);
+/* Checks body against the table, fills config, adds one note per problem.
+ * region_optional: a missing region is left to the environment check. */
+void schema_apply(const hcl_value *body, plugin_config *config, bool region_optional,
+                  config_notes *notes);
 
 #endif

@@ -119,4 +119,10 @@ void km_signature_clear(km_signature *signature);
 void km_status_set(km_status *status, int code, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A config_environment_check (config/config.h): adds a note when the AWS SDK
+ * environment cannot complete plugin_data (no region from any source, a bad
+ * AWS_REGION, AWS_CA_BUNDLE, AWS_MAX_ATTEMPTS or AWS_RETRY_MODE, ...), as
+ * Configure's KMS client would find. */
+void km_check_environment(const plugin_config *config, config_notes *notes);
+
 #endif

@@ -171,7 +171,8 @@ static void handle_validate(call_context *ctx, const ProtobufCBinaryData *reques
         return;
     config_notes notes = {0};
     plugin_config *config =
-        config_load(in->hcl_configuration, trust_domain_of(in->core_configuration), &notes);
+        config_load_checked(in->hcl_configuration, trust_domain_of(in->core_configuration),
+                            km_check_environment, &notes);
     ValidateResponse out = SPIRE__SERVICE__COMMON__CONFIG__V1__VALIDATE_RESPONSE__INIT;
     out.valid = config != NULL;
     if (config == NULL) {
@@ -192,7 +193,8 @@ static void handle_configure(call_context *ctx, const ProtobufCBinaryData *reque
         return;
     config_notes notes = {0};
     plugin_config *config =
-        config_load(in->hcl_configuration, trust_domain_of(in->core_configuration), &notes);
+        config_load_checked(in->hcl_configuration, trust_domain_of(in->core_configuration),
+                            km_check_environment, &notes);
     if (config == NULL) {
         char *joined = config_notes_join(&notes, "; ");
         call_fail(ctx, KM_INVALID_ARGUMENT,

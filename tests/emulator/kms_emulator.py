@@ -4,14 +4,23 @@ One HTTP/1.1 keep-alive server on 127.0.0.1 (ephemeral port) serves:
   * KMS, JSON 1.1 (POST /, X-Amz-Target: TrentService.<Op>): CreateKey,
     DescribeKey, GetPublicKey, Sign, Verify, CreateAlias, UpdateAlias,
     DeleteAlias, ListAliases, ListKeys, ScheduleKeyDeletion, CancelKeyDeletion,
-    DisableKey, EnableKey, TagResource, ListResourceTags. Every request is
-    SigV4-verified (service "kms", the emulator's region) with botocore's
-    signer and validated against botocore's KMS model. Stricter than AWS in
-    two ways, to catch client bugs: unknown JSON members and an empty body are
-    SerializationExceptions. Keys are SIGN_VERIFY RSA_2048, RSA_4096,
+    DisableKey, EnableKey, TagResource, UntagResource, ListResourceTags. Every
+    request is SigV4-verified (service "kms", the emulator's region) with
+    botocore's signer and validated against botocore's KMS model. Stricter than
+    AWS in two ways, to catch client bugs: unknown JSON members and an empty
+    body are SerializationExceptions. Keys are SIGN_VERIFY RSA_2048, RSA_4096,
     ECC_NIST_P256, ECC_NIST_P384 (others: UnsupportedOperationException).
     As in AWS, DescribeKey/GetPublicKey/Sign/Verify accept a key id, key ARN,
     alias name or alias ARN; the other operations take a key id or key ARN.
+    Key states follow KMS's key-state table: TagResource and UntagResource on
+    a key pending deletion are KMSInvalidStateException ("... is pending
+    deletion."); ListResourceTags and DescribeKey work in every state.
+  * The Resource Groups Tagging API, JSON 1.1 (POST /, X-Amz-Target:
+    ResourceGroupsTaggingAPI_20170126.GetResources), SigV4 service "tagging",
+    validated against botocore's resourcegroupstaggingapi model; semantics
+    (tag filters, resource types, paging, 15-minute tokens) in tagging_api.py.
+    The same URL serves it: point AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API
+    (or AWS_ENDPOINT_URL) at emu.url.
   * STS, query protocol (POST / form-encoded, Action=GetCallerIdentity |
     AssumeRole (both SigV4 "sts") | AssumeRoleWithWebIdentity (unsigned)).
   * IMDSv2 (PUT /latest/api/token, GET /latest/meta-data/iam/security-credentials/[ROLE])
@@ -38,32 +47,39 @@ Python API (stable):
         UnauthorizedException; a role not granted to the token: 403
         ForbiddenException "No access" (as AWS answers; not in the model).
     inject(operation, fault, count=1, latency_ms=0, after=0); clear_faults()
-        operation: a KMS op ("Sign"), "*" (any KMS op), an STS Action, or
-        "imds_token" / "imds_role" / "imds_credentials" / "container_credentials"
-        / "GetRoleCredentials" (the SSO portal).
+        operation: a KMS op ("Sign"), "*" (any KMS op, not GetResources),
+        "GetResources" (the tagging API), an STS Action, or "imds_token" /
+        "imds_role" / "imds_credentials" / "container_credentials" /
+        "GetRoleCredentials" (the SSO portal).
         fault: throttle | 500 | 503 | limit | access_denied | drop | latency
                | lost | lost_500 | lost_503.
         KMS answers ThrottlingException 400, KMSInternalException 500,
         ServiceUnavailableException 503, LimitExceededException 400,
-        AccessDeniedException 400; STS Throttling 400, InternalFailure 500,
-        ServiceUnavailable 503, LimitExceeded 400, AccessDenied 403; IMDS and
-        container plain 429/500/503/429/403. drop closes the connection
-        unanswered; latency (or latency_ms with any fault) delays first.
-        "Applied, answer lost" (KMS operations only): the request is served
-        as usual (authenticated, validated, applied to the store), then the
-        answer is lost: lost closes the connection unanswered (after
+        AccessDeniedException 400; GetResources ThrottledException 400,
+        InternalServiceException 500, ServiceUnavailable 503,
+        AccessDeniedException 400 (naming tag:GetResources), and no "limit"
+        (the tagging API has no such error: inject refuses it); STS
+        Throttling 400, InternalFailure 500, ServiceUnavailable 503,
+        LimitExceeded 400, AccessDenied 403; IMDS and container plain
+        429/500/503/429/403. drop closes the connection unanswered; latency
+        (or latency_ms with any fault) delays first.
+        "Applied, answer lost" (KMS operations and GetResources): the request
+        is served as usual (authenticated, validated, applied to the store),
+        then the answer is lost: lost closes the connection unanswered (after
         latency_ms, if given: a client timeout), lost_500 / lost_503 answer
-        KMSInternalException 500 / ServiceUnavailableException 503 instead.
-        A request that fails on its own merits is answered as usual.
+        the service's 500 / 503 error above instead. A request that fails on
+        its own merits is answered as usual. (GetResources changes nothing, so
+        for it "lost" is a dropped answer after the work was done.)
         after=N lets the first N matching requests through untouched (to hit
         the step after a listing, not the listing).
     calls(operation=None) -> {label: count} (or one count); reset_calls()
         Counts every request, failed and injected ones included, under the
-        labels above (unknown KMS targets: "UnknownOperation"). A fault is
-        taken when the request is counted, before authentication.
+        labels above (unknown KMS or tagging targets: "UnknownOperation"). A
+        fault is taken when the request is counted, before authentication.
     now(); advance_clock(seconds)   the emulator clock (CreationDate, alias
         dates, key deletion); SigV4 skew and credential expiry use the real clock.
-    create_key(spec, description="", creation_date=None) -> key id
+    create_key(spec, description="", creation_date=None, tags=None) -> key id
+        (tags: {key: value}, as if given to CreateKey)
     create_alias(name, key_id, last_updated=None); disable_key(key_id)
     set_alias_last_updated(alias_name, epoch_seconds); set_key_creation_date(key_id, epoch_seconds)
     state() -> {"keys": [{id, arn, spec, state, description, creation_date,
@@ -95,16 +111,20 @@ try:
     from .kms_store import RSA_POOL, KmsStore
     from .model_check import ApiError, operation_names, validate
     from .sigv4_check import verify as verify_sigv4
+    from .tagging_api import TaggingApi
 except ImportError:  # run as a script
     import cred_sources as creds
     from kms_store import RSA_POOL, KmsStore
     from model_check import ApiError, operation_names, validate
     from sigv4_check import verify as verify_sigv4
+    from tagging_api import TaggingApi
 
 DEFAULT_AKID = "AKIDEMULATOR"
 DEFAULT_SECRET = "emulator-secret"
 KMS_TARGET_PREFIX = "TrentService."
 KMS_OPERATIONS = frozenset(name[3:] for name in dir(KmsStore) if name.startswith("op_"))
+TAGGING_TARGET_PREFIX = "ResourceGroupsTaggingAPI_20170126."
+TAGGING_OPERATIONS = frozenset({"GetResources"})
 STS_ACTIONS = ("GetCallerIdentity", "AssumeRole", "AssumeRoleWithWebIdentity")
 CREDENTIAL_LABELS = ("imds_token", "imds_role", "imds_credentials", "container_credentials",
                      "GetRoleCredentials")
@@ -115,6 +135,14 @@ CONTROL_METHODS = ("inject", "clear_faults", "calls", "reset_calls", "now", "adv
                    "create_key", "create_alias", "disable_key", "set_alias_last_updated",
                    "set_key_creation_date", "state", "add_credentials", "configure",
                    "web_identity_tokens", "sso_grant")
+TAGGING_FAULT_ERRORS = {
+    "throttle": (400, "ThrottledException", "Rate exceeded"),
+    "500": (500, "InternalServiceException", "Internal error (injected by the emulator)"),
+    "503": (503, "ServiceUnavailable", "Service unavailable (injected by the emulator)"),
+    "access_denied": (400, "AccessDeniedException",
+                      "User: arn:aws:iam::111122223333:user/emulator is not authorized to "
+                      "perform: tag:GetResources (injected by the emulator)"),
+}
 KMS_FAULT_ERRORS = {
     "throttle": (400, "ThrottlingException", "Rate exceeded"),
     "500": (500, "KMSInternalException", "KMS internal error (injected by the emulator)"),
@@ -155,6 +183,22 @@ def _json_answer(status, document, content_type="application/x-amz-json-1.1"):
 
 def _kms_error(error):
     return _json_answer(error.status, {"__type": error.code, "message": error.message})
+
+
+class _JsonService:
+    """One JSON 1.1 service the emulator serves: botocore model, SigV4 name,
+    operations, injected-fault errors and the object whose methods answer."""
+
+    def __init__(self, model, sigv4_name, operations, fault_errors, answer):
+        self.model = model
+        self.sigv4_name = sigv4_name
+        self.operations = operations
+        self.fault_errors = fault_errors
+        self.answer = answer  # operation name -> callable(params) -> document
+
+    @property
+    def is_kms(self):
+        return self.model == "kms"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -287,6 +331,12 @@ class Emulator:
         self.credentials.add(DEFAULT_AKID, DEFAULT_SECRET)
         self.imds_tokens = creds.ImdsTokens()
         self.store = KmsStore(region, account, self.now, self._save_state)
+        self.tagging = TaggingApi(self.store, self.now)
+        self._kms_service = _JsonService("kms", "kms", KMS_OPERATIONS, KMS_FAULT_ERRORS,
+                                         lambda op: getattr(self.store, "op_" + op))
+        self._tagging_service = _JsonService("resourcegroupstaggingapi", "tagging",
+                                             TAGGING_OPERATIONS, TAGGING_FAULT_ERRORS,
+                                             lambda op: getattr(self.tagging, op))
         if state_file and os.path.exists(state_file):
             with open(state_file, encoding="utf-8") as handle:
                 saved = json.load(handle)
@@ -353,11 +403,15 @@ class Emulator:
     def inject(self, operation, fault, count=1, latency_ms=0, after=0):
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
-        known = KMS_OPERATIONS | set(STS_ACTIONS) | set(CREDENTIAL_LABELS) | {"*"}
+        json_operations = KMS_OPERATIONS | TAGGING_OPERATIONS
+        known = json_operations | set(STS_ACTIONS) | set(CREDENTIAL_LABELS) | {"*"}
         if operation not in known:
             raise ValueError(f"unknown operation {operation!r}")
-        if fault in LOST_ANSWER_FAULTS and operation not in KMS_OPERATIONS | {"*"}:
-            raise ValueError(f"fault {fault!r} applies to KMS operations only")
+        if fault in LOST_ANSWER_FAULTS and operation not in json_operations | {"*"}:
+            raise ValueError(f"fault {fault!r} applies to KMS and tagging operations only")
+        if operation in TAGGING_OPERATIONS and fault == "limit":
+            raise ValueError("fault 'limit' does not apply to the tagging API (it has no "
+                             "LimitExceededException)")
         with self._lock:
             self._faults.append({"operation": operation, "fault": fault,
                                  "remaining": int(count), "latency_ms": int(latency_ms),
@@ -386,8 +440,8 @@ class Emulator:
         self._save_state()
         return self.now()
 
-    def create_key(self, spec, description="", creation_date=None):
-        key = self.store.create_key(spec, description, creation_date)
+    def create_key(self, spec, description="", creation_date=None, tags=None):
+        key = self.store.create_key(spec, description, creation_date, tags=tags)
         self._save_state()
         return key.id
 
@@ -458,7 +512,7 @@ class Emulator:
             return self._control(handler, path[len("/_emulator/"):], body)
         if handler.command == "POST" and (handler.headers.get("X-Amz-Target") is not None
                                           or content_type.startswith("application/x-amz-json")):
-            return self._kms(handler, body)
+            return self._json(handler, body)
         if handler.command == "POST" and content_type.startswith(
                 "application/x-www-form-urlencoded"):
             return self._sts(handler, body, request_id)
@@ -489,39 +543,46 @@ class Emulator:
                                 "application/json")
         return _json_answer(200, {"result": result}, "application/json")
 
-    def _kms(self, handler, body):
+    def _json_target(self, handler):
+        """(service, operation) named by X-Amz-Target; KMS for anything unknown."""
         target = handler.headers.get("X-Amz-Target", "")
-        operation = target[len(KMS_TARGET_PREFIX):] if target.startswith(
-            KMS_TARGET_PREFIX) else ""
-        label = operation if operation in KMS_OPERATIONS else "UnknownOperation"
-        fault = self._count_and_take_fault(label, True)
+        if target.startswith(TAGGING_TARGET_PREFIX):
+            return self._tagging_service, target[len(TAGGING_TARGET_PREFIX):]
+        if target.startswith(KMS_TARGET_PREFIX):
+            return self._kms_service, target[len(KMS_TARGET_PREFIX):]
+        return self._kms_service, ""
+
+    def _json(self, handler, body):
+        service, operation = self._json_target(handler)
+        label = operation if operation in service.operations else "UnknownOperation"
+        fault = self._count_and_take_fault(label, service.is_kms)
         if fault and fault["fault"] in LOST_ANSWER_FAULTS:
-            return self._kms_answer_lost(handler, operation, body, fault)
+            return self._answer_lost(handler, service, operation, body, fault)
         self._delay(fault)
         if fault and fault["fault"] == "drop":
             return _Answer(drop=True)
-        if fault and fault["fault"] in KMS_FAULT_ERRORS:
-            return _kms_error(ApiError(*reversed_fault(KMS_FAULT_ERRORS[fault["fault"]])))
+        if fault and fault["fault"] in service.fault_errors:
+            return _kms_error(ApiError(*reversed_fault(service.fault_errors[fault["fault"]])))
         try:
-            return self._kms_call(handler, operation, body)
+            return self._json_call(handler, service, operation, body)
         except ApiError as error:
             return _kms_error(error)
 
-    def _kms_answer_lost(self, handler, operation, body, fault):
+    def _answer_lost(self, handler, service, operation, body, fault):
         """Applies the request, then loses its answer (see inject)."""
         try:
-            self._kms_call(handler, operation, body)
+            self._json_call(handler, service, operation, body)
         except ApiError as error:
             return _kms_error(error)
         self._delay(fault)
         error = LOST_ANSWER_FAULTS[fault["fault"]]
         if error is None:
             return _Answer(drop=True)
-        return _kms_error(ApiError(*reversed_fault(KMS_FAULT_ERRORS[error])))
+        return _kms_error(ApiError(*reversed_fault(service.fault_errors[error])))
 
-    def _kms_call(self, handler, operation, body):
-        if operation not in KMS_OPERATIONS:
-            known = operation in operation_names("kms")
+    def _json_call(self, handler, service, operation, body):
+        if operation not in service.operations:
+            known = operation in operation_names(service.model)
             raise ApiError("UnknownOperationException",
                            f"The KMS emulator does not implement {operation}" if known
                            else f"Unknown operation in X-Amz-Target '{operation}'")
@@ -529,15 +590,22 @@ class Emulator:
         if content_type != "application/x-amz-json-1.1":
             raise ApiError("SerializationException",
                            "Content-Type must be application/x-amz-json-1.1")
-        verify_sigv4(handler.command, handler.path, handler.headers, body, "kms", self.region,
-                     self.credentials.get)
+        verify_sigv4(handler.command, handler.path, handler.headers, body, service.sigv4_name,
+                     self.region, self.credentials.get)
         try:
             params = json.loads(body)
         except ValueError:
             raise ApiError("SerializationException",
                            "The request body is not a JSON document") from None
-        params = validate("kms", operation, params)
-        return _json_answer(200, getattr(self.store, "op_" + operation)(params))
+        try:
+            params = validate(service.model, operation, params)
+        except ApiError as error:
+            if service.is_kms or error.code != "ValidationException":
+                raise
+            # The tagging API's error for a bad parameter (its model has no
+            # ValidationException).
+            raise ApiError("InvalidParameterException", error.message) from None
+        return _json_answer(200, service.answer(operation)(params))
 
     def _sts(self, handler, body, request_id):
         params = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"),

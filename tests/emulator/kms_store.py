@@ -172,6 +172,7 @@ class Key:
         self.state = "Enabled"
         self.deletion_date = None
         self.tags = {}
+        self.ever_tagged = False  # the tagging API lists keys that are or were tagged
         self.policy = None
         self.seq = seq
 
@@ -227,7 +228,7 @@ class KmsStore:
 
     # -- direct helpers (control API) -------------------------------------
     def create_key(self, spec, description="", creation_date=None, key_id=None,
-                   private_key=None):
+                   private_key=None, tags=None):
         if spec not in SIGNING_ALGORITHMS:
             raise ApiError("UnsupportedOperationException",
                            f"The KMS emulator does not emulate KeySpec {spec}; it emulates "
@@ -238,12 +239,15 @@ class KmsStore:
             self._seq += 1
             key = Key(key_id, self.key_arn(key_id), spec, private_key, description,
                       self.clock() if creation_date is None else float(creation_date), self._seq)
+            if tags:
+                key.tags.update(tags)
+                key.ever_tagged = True
             self.keys[key_id] = key
         return key
 
     def create_alias(self, name, key_id, last_updated=None):
         with self.lock:
-            self._purge_deleted()
+            self.purge_deleted()
             if name in self.aliases or name in AWS_MANAGED_ALIASES:
                 raise ApiError("AlreadyExistsException",
                                f"An alias with the name {self.alias_arn(name)} already exists")
@@ -273,7 +277,7 @@ class KmsStore:
     def snapshot(self):
         """Plain-data view for tests: keys and aliases."""
         with self.lock:
-            self._purge_deleted()
+            self.purge_deleted()
             keys = [{"id": k.id, "arn": k.arn, "spec": k.spec, "state": k.state,
                      "description": k.description, "creation_date": k.creation_date,
                      "deletion_date": k.deletion_date, "tags": dict(k.tags)}
@@ -284,7 +288,7 @@ class KmsStore:
         return {"keys": keys, "aliases": aliases}
 
     # -- key resolution ---------------------------------------------------
-    def _purge_deleted(self):
+    def purge_deleted(self):
         now = self.clock()
         gone = [k.id for k in self.keys.values()
                 if k.state == "PendingDeletion" and k.deletion_date <= now]
@@ -313,7 +317,7 @@ class KmsStore:
 
     def resolve(self, key_ref, allow_alias):
         """Key from a key id, key ARN, and (if allow_alias) alias name or ARN."""
-        self._purge_deleted()
+        self.purge_deleted()
         resource = key_ref
         arn_prefix = f"arn:aws:kms:{self.region}:{self.account}:"
         if key_ref.startswith("arn:"):
@@ -367,9 +371,8 @@ class KmsStore:
         if "Policy" in params:
             _check_policy(params["Policy"])
         tags = _tags_from_list(params.get("Tags", []))
-        key = self.create_key(spec, params.get("Description", ""))
+        key = self.create_key(spec, params.get("Description", ""), tags=tags)
         with self.lock:
-            key.tags.update(tags)
             key.policy = params.get("Policy")
         self.on_change()
         return {"KeyMetadata": self.metadata(key)}
@@ -474,7 +477,7 @@ class KmsStore:
         name = params["AliasName"]
         self._check_alias_name(name)
         with self.lock:
-            self._purge_deleted()
+            self.purge_deleted()
             alias = self.aliases.get(name)
             if alias is None:
                 raise ApiError("NotFoundException", f"Alias {self.alias_arn(name)} is not found.")
@@ -490,7 +493,7 @@ class KmsStore:
         name = params["AliasName"]
         self._check_alias_name(name)
         with self.lock:
-            self._purge_deleted()
+            self.purge_deleted()
             if name not in self.aliases:
                 raise ApiError("NotFoundException", f"Alias {self.alias_arn(name)} is not found.")
             del self.aliases[name]
@@ -499,7 +502,7 @@ class KmsStore:
 
     def op_ListAliases(self, params):
         with self.lock:
-            self._purge_deleted()
+            self.purge_deleted()
             if "KeyId" in params:
                 key = self.resolve(params["KeyId"], allow_alias=False)
                 names = sorted(a.name for a in self.aliases.values() if a.key_id == key.id)
@@ -528,7 +531,7 @@ class KmsStore:
 
     def op_ListKeys(self, params):
         with self.lock:
-            self._purge_deleted()
+            self.purge_deleted()
             keys = sorted(self.keys.values(), key=lambda k: k.seq)
             start = 0
             if "Marker" in params:
@@ -589,12 +592,22 @@ class KmsStore:
         tags = _tags_from_list(params["Tags"])
         with self.lock:
             key = self.resolve(params["KeyId"], allow_alias=False)
-            self._not_pending(key)
+            self._not_pending(key)  # KMS's key-state table: X for PendingDeletion
             key.tags.update(tags)
+            key.ever_tagged = True
         self.on_change()
         return None
 
-    def op_ListResourceTags(self, params):
+    def op_UntagResource(self, params):
+        with self.lock:
+            key = self.resolve(params["KeyId"], allow_alias=False)
+            self._not_pending(key)  # KMS's key-state table: X for PendingDeletion
+            for name in params["TagKeys"]:
+                key.tags.pop(name, None)  # a tag the key does not carry is no error
+        self.on_change()
+        return None
+
+    def op_ListResourceTags(self, params):  # allowed in every key state, as in KMS
         with self.lock:
             key = self.resolve(params["KeyId"], allow_alias=False)
             names = sorted(key.tags)
@@ -624,7 +637,7 @@ class KmsStore:
                              "description": key.description,
                              "creation_date": key.creation_date, "state": key.state,
                              "deletion_date": key.deletion_date, "tags": key.tags,
-                             "policy": key.policy})
+                             "ever_tagged": key.ever_tagged, "policy": key.policy})
             aliases = [{"name": a.name, "key_id": a.key_id, "creation_date": a.creation_date,
                         "last_updated": a.last_updated} for a in self.aliases.values()]
         return {"keys": keys, "aliases": aliases}
@@ -638,6 +651,7 @@ class KmsStore:
                 key.state = item["state"]
                 key.deletion_date = item["deletion_date"]
                 key.tags = dict(item["tags"])
+                key.ever_tagged = item.get("ever_tagged", bool(key.tags))
                 key.policy = item.get("policy")
             for item in data.get("aliases", []):
                 alias = Alias(item["name"], item["key_id"], item["creation_date"])

@@ -1,7 +1,8 @@
-"""Validates request parameters against botocore's service models (KMS, STS),
-the way AWS does: wrong JSON types are SerializationExceptions; missing
-required members, lengths, ranges, enums and patterns are collected into one
-ValidationException ("N validation errors detected: ...")."""
+"""Validates request parameters against botocore's service models (KMS, STS,
+resourcegroupstaggingapi), the way AWS does: wrong JSON types are
+SerializationExceptions; missing required members, lengths, ranges, enums and
+patterns are collected into one ValidationException ("N validation errors
+detected: ...")."""
 import base64
 import binascii
 import re
@@ -28,7 +29,7 @@ _PATTERNS = {}
 
 
 def service_model(service):
-    """botocore's model for "kms" or "sts", loaded once."""
+    """botocore's model for "kms", "sts" or "resourcegroupstaggingapi", loaded once."""
     model = _MODELS.get(service)
     if model is None:
         model = _SESSION.get_service_model(service)

@@ -4,88 +4,22 @@ KMS emulator, which verifies SigV4 and validates every request against
 botocore's KMS model. Each test checks both what the probe reports and what
 the emulator saw (requests counted per operation)."""
 import base64
-import datetime
 import hashlib
 import http.server
-import ipaddress
 import json
-import os
 import ssl
 import subprocess
 import threading
 import time
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.x509.oid import NameOID
 
-REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD_DIR = os.path.abspath(os.path.join(REPO_DIR, os.environ.get("KM_BUILD_DIR", "build")))
-PROBE = os.path.join(BUILD_DIR, "tests", "tools", "aws_probe")
-REGION = "us-east-2"
-SECRET = "emulator-secret"
+from tls_helpers import make_certificate
 
-
-@pytest.fixture(scope="session")
-def probe_binary():
-    if not os.access(PROBE, os.X_OK):
-        pytest.fail(f"{PROBE} is missing: cmake --build {BUILD_DIR} --target aws_probe")
-    return PROBE
-
-
-def base_env(tmp_path):
-    """A clean environment: no proxies, no shared AWS files, no AWS_* leaks."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AWS_") and k.lower() not in
-           ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
-    env["HOME"] = str(tmp_path)
-    env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
-    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "no-credentials")
-    env["AWS_EC2_METADATA_DISABLED"] = "true"
-    return env
-
-
-class Probe:
-    def __init__(self, binary, kms, tmp_path):
-        self.binary = binary
-        self.kms = kms
-        self.tmp_path = tmp_path
-        self.last_stderr = ""
-        self.last_stdout = ""
-
-    def run(self, *args, keys=True, env=None, options=(), timeout=60):
-        command = [self.binary, "--endpoint", self.kms.url, "--region", REGION]
-        if keys:
-            command += ["--access-key", self.kms.access_key_id, "--secret-key", SECRET]
-        command += list(options) + [str(a) for a in args]
-        full_env = base_env(self.tmp_path)
-        full_env.update(env or {})
-        done = subprocess.run(command, env=full_env, capture_output=True, text=True,
-                              timeout=timeout)
-        self.last_stdout, self.last_stderr = done.stdout, done.stderr
-        assert "runtime error" not in done.stderr and "AddressSanitizer" not in done.stderr
-        lines = done.stdout.strip().splitlines()
-        assert len(lines) == 1, f"expected one JSON line, got {done.stdout!r} {done.stderr!r}"
-        out = json.loads(lines[0])
-        assert done.returncode == (0 if out["ok"] else 1)
-        return out
-
-    def ok(self, *args, **kwargs):
-        out = self.run(*args, **kwargs)
-        assert out["ok"], out
-        return out["result"]
-
-    def error(self, *args, **kwargs):
-        out = self.run(*args, **kwargs)
-        assert not out["ok"], out
-        return out
-
-
-@pytest.fixture
-def probe(probe_binary, kms, tmp_path):
-    return Probe(probe_binary, kms, tmp_path)
+from aws_probe_helpers import REGION, SECRET, base_env
+from aws_probe_helpers import probe, probe_binary  # noqa: F401 (pytest fixtures)
 
 
 def one_call_each(kms, *operations):
@@ -391,26 +325,6 @@ def test_proxy_variables_are_honoured(probe, kms):
     assert probe.run("list-keys", env=dict(proxies, NO_PROXY="localhost,127.0.0.1"))["ok"]
     assert probe.run("list-keys", env=dict(proxies, no_proxy="127.0.0.1"))["ok"]
     assert kms.calls("ListKeys") == 2
-
-
-def make_certificate(tmp_path):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test kms")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
 
 
 class _TlsHandler(http.server.BaseHTTPRequestHandler):

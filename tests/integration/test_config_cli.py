@@ -18,7 +18,10 @@ def binary():
 
 
 def run(binary, *args, stdin=None):
-    env = {k: v for k, v in os.environ.items() if k != "KeyManager"}
+    """The CLI with no AWS settings from the test machine (no region, profile, ...)."""
+    env = {k: v for k, v in os.environ.items() if k != "KeyManager" and not k.startswith("AWS_")}
+    env["AWS_CONFIG_FILE"] = "/nonexistent/aws-config"
+    env["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent/aws-credentials"
     return subprocess.run([binary, *args], input=stdin, capture_output=True, text=True,
                           env=env, timeout=30, check=False)
 
@@ -56,8 +59,9 @@ def test_problems_one_per_line(binary, tmp_path):
         'key "max_attempts" at 2:1: expected an integer, found string',
         "access_key_id and secret_access_key must be set together "
         "(only secret_access_key is set)",
-        "region is required",
         "one of key_metadata_file, key_identifier_file or key_identifier_value is required",
+        "no AWS region: set region in plugin_data, AWS_REGION or AWS_DEFAULT_REGION in SPIRE "
+        "server's environment, or region in the shared config profile \"default\"",
     ]
     assert "TOPSECRET" not in result.stderr
 

@@ -15,9 +15,18 @@ PRINTER_TAGS = ('region = "us-east-2"\n\nkey_metadata_file = "./key_metadata"\n\
 SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
 
 
+# No region, CA bundle, attempts or retry mode from the test machine's AWS setup.
+NO_AWS_SETTINGS = {"AWS_REGION": None, "AWS_DEFAULT_REGION": None, "AWS_PROFILE": None,
+                   "AWS_CA_BUNDLE": None, "AWS_MAX_ATTEMPTS": None, "AWS_RETRY_MODE": None,
+                   "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+                   "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials"}
+NO_REGION = ('no AWS region: set region in plugin_data, AWS_REGION or AWS_DEFAULT_REGION in '
+             'SPIRE server\'s environment, or region in the shared config profile "default"')
+
+
 @pytest.fixture
 def host(start_plugin):
-    plugin = start_plugin()
+    plugin = start_plugin(extra_env=NO_AWS_SETTINGS)
     plugin.init()
     return plugin
 
@@ -46,8 +55,8 @@ def test_validate_reports_every_problem(host):
         'tag "aws:x" in key_tags at 6:3: tag keys starting with "aws:" are reserved by AWS',
         'key "max_attempts" at 3:1: expected an integer, found string',
         'key "log_level" at 9:1: expected one of trace, debug, info, warn, error',
-        "region is required",
         "one of key_metadata_file, key_identifier_file or key_identifier_value is required",
+        NO_REGION,
     ]
 
 

@@ -1,17 +1,22 @@
-/* aws_probe: drives the typed KMS client (src/aws/kms.h) against a real
- * endpoint (the test emulator) for the Python integration tests. Prints one
- * JSON object on stdout; exit status 1 on failure. Never prints secrets.
+/* aws_probe: drives the typed KMS and tagging clients (src/aws/kms.h,
+ * src/aws/tagging.h) against a real endpoint (the test emulator) for the
+ * Python integration tests. Prints one JSON object on stdout; exit status 1 on
+ * failure. Never prints secrets.
  *
- *   aws_probe --endpoint URL --region R [--access-key A --secret-key S]
+ *   aws_probe [--endpoint URL] [--region R] [--access-key A --secret-key S]
  *             [--max-attempts N] [--timeout-ms N] [--connect-timeout-ms N]
  *             [--deadline-ms N] [--cancel-after-ms N] [--pool-size N]
  *             [--ca-bundle F] [--limit N] [--marker M] [--all] [--threads T]
- *             [--log-level debug]
+ *             [--resource-type T] [--per-page N] [--token T] [--log-level debug]
  *             OP [args...]
+ *   (no --region: AWS_REGION, AWS_DEFAULT_REGION or the shared config profile)
  *   OP: create-key SPEC [DESC] | describe-key ID | get-public-key ID |
  *       sign ID ALG HEXDIGEST | create-alias NAME KEYID | update-alias NAME KEYID |
  *       delete-alias NAME | list-aliases [KEYID] | list-keys |
- *       schedule-key-deletion ID DAYS | tag-resource ID K V | caller-identity |
+ *       schedule-key-deletion ID DAYS | tag-resource ID K V | untag-resource ID K... |
+ *       list-resource-tags ID | get-resources [KEY[=V1,V2...]]... (tag filters;
+ *       --resource-type, --per-page, --token, --all) | caller-identity |
+ *       client-info (what the client resolved; no request) |
  *       repeat N OP [args...]   (latency percentiles and connection reuse) */
 #include <jansson.h>
 #include <pthread.h>
@@ -23,6 +28,7 @@
 #include "aws/aws_json.h"
 #include "aws/http.h"
 #include "aws/kms.h"
+#include "aws/tagging.h"
 #include "common/log.h"
 
 typedef struct {
@@ -33,6 +39,9 @@ typedef struct {
     const char *marker;
     bool all_pages;
     int threads;
+    const char *resource_type; /* get-resources: one ResourceTypeFilters entry */
+    int per_page;              /* get-resources: ResourcesPerPage */
+    const char *token;         /* get-resources: the first PaginationToken */
 } probe_options;
 
 typedef struct {
@@ -43,7 +52,7 @@ typedef struct {
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: aws_probe --endpoint URL --region R [options] OP [args...]\n");
+    fprintf(stderr, "usage: aws_probe [--endpoint URL] [--region R] [options] OP [args...]\n");
     exit(2);
 }
 
@@ -270,6 +279,136 @@ static int op_tag_resource(probe *p, int argc, char **argv, json_t **result, aws
     return 0;
 }
 
+static int op_untag_resource(probe *p, int argc, char **argv, json_t **result, aws_error *err)
+{
+    if (!need(argc, 3))
+        return -2;
+    aws_call_ctx ctx = call_ctx(p);
+    if (kms_untag_resource(p->client, &ctx, argv[1], (const char *const *)argv + 2,
+                           (size_t)argc - 2, err) != 0)
+        return -1;
+    *result = json_object();
+    return 0;
+}
+
+static json_t *tags_json(const aws_tag_set *tags)
+{
+    json_t *object = json_object();
+    for (size_t i = 0; i < tags->count; i++)
+        json_object_set_new(object, tags->items[i].key, json_string(tags->items[i].value));
+    return object;
+}
+
+static int op_list_resource_tags(probe *p, int argc, char **argv, json_t **result, aws_error *err)
+{
+    if (!need(argc, 2))
+        return -2;
+    json_t *tags = json_object();
+    char marker[1024];
+    snprintf(marker, sizeof marker, "%s", p->options->marker ? p->options->marker : "");
+    int pages = 0;
+    bool truncated;
+    do {
+        kms_tag_page page;
+        aws_call_ctx ctx = call_ctx(p);
+        if (kms_list_resource_tags(p->client, &ctx, argv[1], marker, p->options->limit, &page,
+                                   err) != 0) {
+            json_decref(tags);
+            return -1;
+        }
+        pages++;
+        json_t *page_tags = tags_json(&page.tags);
+        json_object_update(tags, page_tags);
+        json_decref(page_tags);
+        truncated = page.truncated;
+        snprintf(marker, sizeof marker, "%s", page.next_marker);
+        kms_tag_page_clear(&page);
+    } while (truncated && p->options->all_pages);
+    *result = json_pack("{s:o, s:b, s:s, s:i}", "tags", tags, "truncated", truncated, "next_marker",
+                        marker, "pages", pages);
+    return 0;
+}
+
+enum { MAX_PROBE_FILTERS = 8, MAX_PROBE_VALUES = 8 };
+
+/* "KEY" (any value) or "KEY=V1,V2" into filter; text is modified in place. */
+static bool parse_filter(char *text, tagging_tag_filter *filter, const char **values)
+{
+    char *equals = strchr(text, '=');
+    filter->key = text;
+    filter->values = values;
+    filter->value_count = 0;
+    if (equals == NULL)
+        return true;
+    *equals = '\0';
+    char *save = NULL;
+    for (char *value = strtok_r(equals + 1, ",", &save); value != NULL;
+         value = strtok_r(NULL, ",", &save)) {
+        if (filter->value_count == MAX_PROBE_VALUES)
+            return false;
+        values[filter->value_count++] = value;
+    }
+    return true;
+}
+
+static int op_get_resources(probe *p, int argc, char **argv, json_t **result, aws_error *err)
+{
+    tagging_tag_filter filters[MAX_PROBE_FILTERS];
+    const char *values[MAX_PROBE_FILTERS][MAX_PROBE_VALUES];
+    size_t filter_count = (size_t)argc - 1;
+    if (filter_count > MAX_PROBE_FILTERS)
+        return -2;
+    for (size_t i = 0; i < filter_count; i++) {
+        if (!parse_filter(argv[i + 1], &filters[i], values[i]))
+            return -2;
+    }
+    const char *types[] = {p->options->resource_type};
+    tagging_get_resources_input input = {
+        .resource_types = types,
+        .resource_type_count = p->options->resource_type ? 1 : 0,
+        .tag_filters = filters,
+        .tag_filter_count = filter_count,
+        .resources_per_page = p->options->per_page,
+    };
+    json_t *items = json_array();
+    char token[TAGGING_MAX_TOKEN + 1];
+    snprintf(token, sizeof token, "%s", p->options->token ? p->options->token : "");
+    int pages = 0;
+    do {
+        tagging_resource_page page;
+        aws_call_ctx ctx = call_ctx(p);
+        input.pagination_token = token;
+        if (tagging_get_resources(p->client, &ctx, &input, &page, err) != 0) {
+            json_decref(items);
+            return -1;
+        }
+        pages++;
+        for (size_t i = 0; i < page.count; i++)
+            json_array_append_new(items, json_pack("{s:s, s:o}", "arn", page.resources[i].arn,
+                                                   "tags", tags_json(&page.resources[i].tags)));
+        snprintf(token, sizeof token, "%s", page.next_token);
+        tagging_resource_page_clear(&page);
+    } while (token[0] != '\0' && p->options->all_pages);
+    *result = json_pack("{s:o, s:s, s:i}", "resources", items, "next_token", token, "pages", pages);
+    return 0;
+}
+
+static int op_client_info(probe *p, int argc, char **argv, json_t **result, aws_error *err)
+{
+    (void)argc;
+    (void)argv;
+    (void)err;
+    kms_client_info info;
+    kms_client_get_info(p->client, &info);
+    *result = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "region", info.region,
+                        "region_source", info.region_source, "kms_endpoint", info.kms_endpoint,
+                        "sts_endpoint", info.sts_endpoint, "tagging_endpoint",
+                        info.tagging_endpoint, "ca_bundle", info.ca_bundle, "ca_bundle_source",
+                        info.ca_bundle_source, "max_attempts", info.max_attempts,
+                        "max_attempts_source", info.max_attempts_source);
+    return 0;
+}
+
 static int op_caller_identity(probe *p, int argc, char **argv, json_t **result, aws_error *err)
 {
     (void)argc;
@@ -302,6 +441,10 @@ static op_fn find_op(const char *name)
         {"list-keys", op_list_keys},
         {"schedule-key-deletion", op_schedule_deletion},
         {"tag-resource", op_tag_resource},
+        {"untag-resource", op_untag_resource},
+        {"list-resource-tags", op_list_resource_tags},
+        {"get-resources", op_get_resources},
+        {"client-info", op_client_info},
         {"caller-identity", op_caller_identity},
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
@@ -471,6 +614,12 @@ static int parse_options(int argc, char **argv, probe_options *o)
             o->marker = value;
         else if (strcmp(name, "--threads") == 0)
             o->threads = atoi(value);
+        else if (strcmp(name, "--resource-type") == 0)
+            o->resource_type = value;
+        else if (strcmp(name, "--per-page") == 0)
+            o->per_page = atoi(value);
+        else if (strcmp(name, "--token") == 0)
+            o->token = value;
         else if (strcmp(name, "--log-level") == 0)
             set_log_level(value);
         else
@@ -502,7 +651,7 @@ int main(int argc, char **argv)
 {
     probe_options options = {0};
     int first = parse_options(argc, argv, &options);
-    if (first >= argc || options.config.region == NULL)
+    if (first >= argc)
         usage();
     const char *op = argv[first];
     op_fn fn = strcmp(op, "repeat") == 0 ? run_repeat : find_op(op);

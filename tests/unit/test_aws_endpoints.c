@@ -1,4 +1,4 @@
-/* Unit tests for the KMS/STS endpoint rules: partitions, FIPS, custom
+/* Unit tests for the KMS/STS/tagging endpoint rules: partitions, FIPS, custom
  * endpoints from config and environment, region validation. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,8 @@ static int clear_env(void **state)
     unsetenv("AWS_ENDPOINT_URL");
     unsetenv("AWS_ENDPOINT_URL_KMS");
     unsetenv("AWS_ENDPOINT_URL_STS");
+    unsetenv("AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API");
+    unsetenv("AWS_ENDPOINT_URL_TAGGING");
     unsetenv("AWS_USE_FIPS_ENDPOINT");
     return 0;
 }
@@ -88,6 +90,34 @@ static void test_custom_endpoint_precedence(void **state)
                         "https://configured.example");
 }
 
+static void test_tagging_endpoints(void **state)
+{
+    (void)state;
+    assert_string_equal(resolve("tagging", "us-east-2", NULL, false),
+                        "https://tagging.us-east-2.amazonaws.com");
+    assert_string_equal(resolve("tagging", "cn-northwest-1", NULL, false),
+                        "https://tagging.cn-northwest-1.amazonaws.com.cn");
+    assert_string_equal(resolve("tagging", "us-gov-west-1", NULL, true),
+                        "https://tagging-fips.us-gov-west-1.amazonaws.com");
+    assert_string_equal(resolve("tagging", "us-iso-east-1", NULL, false),
+                        "https://tagging.us-iso-east-1.c2s.ic.gov");
+    assert_string_equal(resolve("tagging", "us-isob-east-1", NULL, false),
+                        "https://tagging.us-isob-east-1.sc2s.sgov.gov");
+}
+
+static void test_tagging_custom_endpoint_variables(void **state)
+{
+    (void)state;
+    setenv("AWS_ENDPOINT_URL", "http://generic:1", 1);
+    setenv("AWS_ENDPOINT_URL_KMS", "http://kms-only:2", 1);
+    /* The SDKs name the variable after the service id, not the endpoint prefix. */
+    setenv("AWS_ENDPOINT_URL_TAGGING", "http://wrong-name:9", 1);
+    assert_string_equal(resolve("tagging", "us-east-1", NULL, false), "http://generic:1");
+    setenv("AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API", "http://tagging-only:3/", 1);
+    assert_string_equal(resolve("tagging", "us-east-1", NULL, true), "http://tagging-only:3");
+    assert_string_equal(resolve("kms", "us-east-1", NULL, false), "http://kms-only:2");
+}
+
 static void test_empty_configured_endpoint_is_ignored(void **state)
 {
     (void)state;
@@ -128,6 +158,8 @@ int main(void)
         cmocka_unit_test_setup(test_govcloud_partition, clear_env),
         cmocka_unit_test_setup(test_fips_from_option_and_environment, clear_env),
         cmocka_unit_test_setup(test_custom_endpoint_precedence, clear_env),
+        cmocka_unit_test_setup(test_tagging_endpoints, clear_env),
+        cmocka_unit_test_setup(test_tagging_custom_endpoint_variables, clear_env),
         cmocka_unit_test_setup(test_empty_configured_endpoint_is_ignored, clear_env),
         cmocka_unit_test_setup(test_region_validation, clear_env),
         cmocka_unit_test_setup(test_output_too_small, clear_env),

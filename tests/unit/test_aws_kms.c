@@ -104,13 +104,22 @@ typedef struct {
     kms_client *client;
 } fixture;
 
+/* No AWS_MAX_ATTEMPTS, AWS_CA_BUNDLE or shared profile from the test machine. */
+static const char *no_environment(void *ctx, const char *name)
+{
+    (void)ctx;
+    (void)name;
+    return NULL;
+}
+
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
     kms_client_hooks hooks = {.send = fake_send,
                               .get_credentials = fake_credentials,
                               .user = &fx->f,
-                              .retry = {.random = zero_random, .sleep_ms = no_sleep}};
+                              .retry = {.random = zero_random, .sleep_ms = no_sleep},
+                              .env = {.getenv = no_environment}};
     aws_client_config config = {.region = "us-east-2", .endpoint = "http://127.0.0.1:1/"};
     aws_error err;
     fx->client = kms_client_new_with_hooks(&config, &hooks, &err);

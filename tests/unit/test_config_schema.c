@@ -46,7 +46,7 @@ static void test_minimal_config_and_defaults(void **state)
     assert_null(config->key_policy);
     assert_int_equal(config->key_tag_count, 0);
     assert_false(config->use_fips_endpoint);
-    assert_int_equal(config->max_attempts, 3);
+    assert_int_equal(config->max_attempts, 0); /* unset: the AWS layer decides (3 by default) */
     assert_int_equal(config->log_level, LOG_INFO);
     assert_int_equal(config->refresh_aliases_interval_ms, 6LL * 3600 * 1000);
     assert_int_equal(config->dispose_aliases_interval_ms, 24LL * 3600 * 1000);
