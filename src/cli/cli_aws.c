@@ -2,9 +2,9 @@
  * the credential chain (SSO profiles included), endpoint rules, retries and
  * the typed KMS client. Here: choosing the profile and region, making the
  * client, and turning a failed call into what an operator should do.
- * Region order: --region, the configuration's (doctor --config), AWS_REGION,
- * AWS_DEFAULT_REGION, the shared profile's `region`. (Minimal on purpose: the
- * plugin's own region rules are growing in src/aws; see the report.) */
+ * Region order: --region, the configuration's (doctor --config), then the
+ * AWS SDK environment as the plugin resolves it (sdk_env.h: AWS_REGION,
+ * AWS_DEFAULT_REGION, the shared profile's `region`). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,48 +12,37 @@
 
 #include "aws/credentials_internal.h"
 #include "aws/kms_internal.h"
+#include "aws/sdk_env.h"
 #include "cli/cli_internal.h"
 
-static bool copy_text(char *out, size_t size, const char *text)
-{
-    int n = snprintf(out, size, "%s", text != NULL ? text : "");
-    return text != NULL && text[0] != '\0' && n >= 0 && (size_t)n < size;
-}
-
-static bool region_from_profile(const char *profile, cli_aws *out)
-{
-    aws_cred_env env = {0};
-    aws_shared_files files;
-    aws_error err = {0};
-    if (aws_shared_files_load(&env, &files, &err) != 0)
-        return false;
-    bool found =
-        copy_text(out->region, sizeof out->region, aws_shared_files_get(&files, profile, "region"));
-    if (found)
-        snprintf(out->region_from, sizeof out->region_from, "profile \"%.40s\"", profile);
-    aws_shared_files_free(&files);
-    return found;
-}
-
-int cli_resolve_region(const cli_options *options, const plugin_config *config, cli_aws *out)
+int cli_resolve_region(const cli_options *options, const plugin_config *config, cli_aws *out,
+                       char *error, size_t error_size)
 {
     if (options->profile != NULL)
         setenv("AWS_PROFILE", options->profile, 1); /* the credential chain reads it */
     const char *profile = getenv("AWS_PROFILE");
     out->profile = profile != NULL && profile[0] != '\0' ? profile : "default";
-    const char *choices[][2] = {
-        {options->region, "--region"},
-        {config != NULL ? config->region : NULL, "the configuration"},
-        {getenv("AWS_REGION"), "AWS_REGION"},
-        {getenv("AWS_DEFAULT_REGION"), "AWS_DEFAULT_REGION"},
-    };
-    for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
-        if (copy_text(out->region, sizeof out->region, choices[i][0])) {
-            snprintf(out->region_from, sizeof out->region_from, "%s", choices[i][1]);
-            return 0;
-        }
+    const char *flag_region = options->region;
+    const char *config_region = config != NULL ? config->region : NULL;
+    aws_client_config client = {.region = flag_region != NULL ? flag_region : config_region};
+    aws_sdk_settings settings;
+    aws_error err = {0};
+    if (aws_sdk_settings_resolve(&client, &settings, &err) != 0) {
+        if (strncmp(err.message, "no AWS region", 13) == 0)
+            snprintf(error, error_size,
+                     "no AWS region: give --region, set AWS_REGION or AWS_DEFAULT_REGION, or set "
+                     "region in the profile \"%s\"",
+                     out->profile);
+        else
+            snprintf(error, error_size, "%s", err.message);
+        return -1;
     }
-    return region_from_profile(out->profile, out) ? 0 : -1;
+    snprintf(out->region, sizeof out->region, "%s", settings.region);
+    const char *source = flag_region != NULL     ? "--region"
+                         : config_region != NULL ? "the configuration"
+                                                 : settings.region_source;
+    snprintf(out->region_from, sizeof out->region_from, "%s", source);
+    return 0;
 }
 
 static int get_credentials(void *provider, aws_credentials *out, aws_error *err)
@@ -65,13 +54,8 @@ int cli_aws_open(const cli_options *options, const plugin_config *config, cli_aw
                  size_t error_size)
 {
     memset(out, 0, sizeof *out);
-    if (cli_resolve_region(options, config, out) != 0) {
-        snprintf(error, error_size,
-                 "no AWS region: give --region, set AWS_REGION, or set region in the "
-                 "profile \"%s\"",
-                 out->profile);
+    if (cli_resolve_region(options, config, out, error, error_size) != 0)
         return -1;
-    }
     const char *endpoint =
         options->endpoint != NULL ? options->endpoint : (config ? config->endpoint : NULL);
     aws_credentials_options credentials = {

@@ -116,15 +116,11 @@ static void check_configuration(doctor *d)
 
 static bool check_region(doctor *d)
 {
-    if (cli_resolve_region(d->options, d->config, &d->aws) != 0) {
+    char problem[512];
+    if (cli_resolve_region(d->options, d->config, &d->aws, problem, sizeof problem) != 0) {
         report(d, MARK_FAIL, "region",
                "give --region, set region in plugin_data, AWS_REGION, or region in the profile",
-               "not set (profile \"%s\")", d->aws.profile);
-        return false;
-    }
-    if (!aws_region_is_valid(d->aws.region)) {
-        report(d, MARK_FAIL, "region", "use a region name such as us-east-2",
-               "\"%s\" (from %s) is not a region name", d->aws.region, d->aws.region_from);
+               "%s (profile \"%s\")", problem, d->aws.profile);
         return false;
     }
     report(d, MARK_OK, "region", NULL, "%s (from %s)", d->aws.region, d->aws.region_from);

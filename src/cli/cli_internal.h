@@ -64,14 +64,14 @@ typedef struct {
     kms_client *kms;
     aws_credentials_provider *credentials;
     char region[64];
-    char region_from[64]; /* "--region", "AWS_REGION", "profile \"x\"", "the configuration" */
-    char endpoint[512];   /* where KMS requests go */
-    const char *profile;  /* the shared profile in use ("default" when none is named) */
+    char region_from[320]; /* "--region", "the configuration", "AWS_REGION", "profile ..." */
+    char endpoint[512];    /* where KMS requests go */
+    const char *profile;   /* the shared profile in use ("default" when none is named) */
 } cli_aws;
 
 /* Selects the profile (--profile sets AWS_PROFILE for the credential chain),
- * resolves the region (--region, the configuration's, AWS_REGION,
- * AWS_DEFAULT_REGION, the profile's) and the endpoint, and makes the KMS
+ * resolves the region (--region, the configuration's, then the AWS SDK
+ * environment: AWS_REGION, AWS_DEFAULT_REGION, the profile's) and the endpoint, and makes the KMS
  * client with the plugin's credential chain. config may be NULL. Returns 0,
  * or -1 with a reason (no region, bad endpoint). */
 int cli_aws_open(const cli_options *options, const plugin_config *config, cli_aws *out, char *error,
@@ -79,8 +79,10 @@ int cli_aws_open(const cli_options *options, const plugin_config *config, cli_aw
 void cli_aws_close(cli_aws *aws);
 
 /* Only the profile and region part of cli_aws_open (doctor reports them
- * even when no client can be made). Returns 0, or -1 when no region. */
-int cli_resolve_region(const cli_options *options, const plugin_config *config, cli_aws *out);
+ * even when no client can be made). Returns 0, or -1 with the reason (no
+ * region from any source, a bad region name) in error. */
+int cli_resolve_region(const cli_options *options, const plugin_config *config, cli_aws *out,
+                       char *error, size_t error_size);
 
 /* What a failed AWS call means and what to do, for an operator: e.g.
  * "the AWS credentials were refused (InvalidSignatureException): the secret

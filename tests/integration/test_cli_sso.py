@@ -82,7 +82,7 @@ def test_doctor_names_the_sso_source_and_role(world):
     world.login()
     result = world.run("doctor", "--profile", "dev")
     assert result.returncode == 0, result.stdout
-    assert '✓ region: us-east-2 (from profile "dev")' in result.stdout
+    assert '✓ region: us-east-2 (from region in shared profile "dev")' in result.stdout
     assert '✓ credentials: found (source: sso, profile "dev")' in result.stdout
     assert (f"✓ identity: arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_{ROLE}_emulator/"
             "sso-user") in result.stdout
