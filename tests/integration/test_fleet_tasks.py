@@ -12,13 +12,14 @@ from keymanager_helpers import (TD_PREFIX, hcl, key_state, plugin_env, read_serv
                                 wait_until)
 
 FAR = "1000h"
+REFRESH_FAR = "42h"  # the longest refresh_aliases_interval allowed (a quarter of 168h)
 HOUR = 3600
 STALE_S = 336 * HOUR
 ORPHAN_S = 48 * HOUR
 MARGIN_S = 60  # both sides of a threshold, far above test run times
 
 
-def fleet_hcl(refresh=FAR, dispose_aliases=FAR, dispose_keys=FAR, extra=""):
+def fleet_hcl(refresh=REFRESH_FAR, dispose_aliases=FAR, dispose_keys=FAR, extra=""):
     text = (f'refresh_aliases_interval = "{refresh}"\n\n'
             f'dispose_aliases_interval = "{dispose_aliases}"\n\n'
             f'dispose_keys_interval = "{dispose_keys}"\n\nlog_level = "debug"')

@@ -16,7 +16,7 @@ def kms_calls(kms):
 
 def test_calls_per_rpc(start_plugin, kms, tmp_path):
     host, metadata = start_configured(start_plugin, kms, tmp_path,
-                                      extra_hcl='refresh_aliases_interval = "1000h"\n\n'
+                                      extra_hcl='refresh_aliases_interval = "42h"\n\n'
                                                 'dispose_aliases_interval = "1000h"\n\n'
                                                 'dispose_keys_interval = "1000h"')
     server_id = read_server_id(metadata)
