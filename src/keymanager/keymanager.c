@@ -2,9 +2,13 @@
  * cache, server id, deletion queue, fleet tasks) lives in one refcounted
  * km_state; each call takes a reference to the current state, so a
  * reconfigure swaps in a new state while in-flight calls finish with the old
- * one, which is released (its background work stopped) by its last user.
- * Configure and GenerateKey are serialised by one lock; reads and signing
- * only take the state reference and the cache's read lock. */
+ * one. Whoever drops a state's last reference hands it to the manager's
+ * teardown thread (teardown.h): stopping its background work blocks, and the
+ * gRPC completion-queue thread must not. Configure and GenerateKey are
+ * serialised by one lock; reads and signing only take the state reference and
+ * the cache's read lock. The alias lock belongs to the manager, not to a
+ * state, so a replaced state's fleet thread can never re-point an alias
+ * around a rotation of the new state. What may be deleted: deletion_queue.h. */
 #include "keymanager/keymanager.h"
 
 #include <pthread.h>
@@ -20,15 +24,17 @@
 #include "keymanager/key_entry.h"
 #include "keymanager/key_policy.h"
 #include "keymanager/km_status.h"
+#include "keymanager/kms_truth.h"
 #include "keymanager/naming.h"
 #include "keymanager/serverid.h"
 #include "keymanager/signing.h"
+#include "keymanager/teardown.h"
 
 #define MODULE "keymanager"
 
 enum {
     DELETION_STOP_TIMEOUT_MS = 5000,
-    ALIAS_FOLLOW_TIMEOUT_MS = 30000,
+    ALIAS_READ_TIMEOUT_MS = 10000, /* reading an alias after an unknown outcome */
     KMS_POOL_SIZE = 64,
 };
 
@@ -37,6 +43,11 @@ typedef struct km_state km_state;
 struct km_manager {
     pthread_mutex_t lock;        /* guards current */
     pthread_mutex_t change_lock; /* serialises configure and GenerateKey */
+    /* Held while one of our aliases is re-pointed (GenerateKey), refreshed
+     * (fleet) or followed (fleet, deletion queue), whichever state does it:
+     * a refresh never re-points an alias a rotation just moved. */
+    pthread_mutex_t alias_lock;
+    teardown *reaper; /* runs state_destroy for whoever drops the last reference */
     km_state *current;
 };
 
@@ -52,9 +63,8 @@ struct km_state {
     size_t tag_count;
     deletion_queue *deletions;
     fleet *fleet;
-    /* Held while one of our aliases is re-pointed (GenerateKey) or refreshed
-     * (fleet), so a refresh never re-points an alias a rotation just moved. */
-    pthread_mutex_t alias_lock;
+    atomic_bool retired;          /* replaced: its fleet and queue leave our aliases alone */
+    teardown_item teardown_entry; /* how the last user hands it to the reaper */
 };
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -76,22 +86,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static kms_key_spec key_spec_for(km_key_type type)
-{
-    switch (type) {
-    case KM_KEY_TYPE_EC_P256:
-        return KMS_KEY_SPEC_ECC_NIST_P256;
-    case KM_KEY_TYPE_EC_P384:
-        return KMS_KEY_SPEC_ECC_NIST_P384;
-    case KM_KEY_TYPE_RSA_2048:
-        return KMS_KEY_SPEC_RSA_2048;
-    case KM_KEY_TYPE_RSA_4096:
-        return KMS_KEY_SPEC_RSA_4096;
-    default:
-        return KMS_KEY_SPEC_UNKNOWN;
-    }
 }
 
 /* ---- state lifetime ----------------------------------------------------------- */
@@ -129,7 +123,6 @@ static void state_destroy(km_state *state)
         kms_client_free(state->kms);
     key_cache_destroy(&state->cache);
     key_policy_destroy(&state->policy);
-    pthread_mutex_destroy(&state->alias_lock);
     for (size_t i = 0; i < state->tag_count; i++) {
         free((char *)state->tags[i].key);
         free((char *)state->tags[i].value);
@@ -140,19 +133,29 @@ static void state_destroy(km_state *state)
     free(state);
 }
 
+static void state_destroy_object(void *object) { state_destroy(object); }
+
+/* Drops a reference; the last one hands the state to the teardown thread,
+ * whatever thread this is. */
 static void state_release(km_state *state)
 {
-    if (state != NULL && atomic_fetch_sub(&state->refs, 1) == 1)
-        state_destroy(state);
+    if (state == NULL || atomic_fetch_sub(&state->refs, 1) != 1)
+        return;
+    state->teardown_entry.run = state_destroy_object;
+    state->teardown_entry.object = state;
+    teardown_hand_over(state->manager->reaper, &state->teardown_entry);
 }
 
-/* Swaps in new_state (NULL: unconfigure) and releases the old one. */
+/* Swaps in new_state (NULL: unconfigure) and releases the old one, retired
+ * first so that its background work leaves our aliases alone. */
 static void state_replace(km_manager *manager, km_state *new_state)
 {
     pthread_mutex_lock(&manager->lock);
     km_state *old = manager->current;
     manager->current = new_state;
     pthread_mutex_unlock(&manager->lock);
+    if (old != NULL)
+        atomic_store(&old->retired, true);
     state_release(old);
 }
 
@@ -164,6 +167,7 @@ static bool state_key_is_live(void *ctx, const char *key_id)
     return key_cache_targets(&state->cache, key_id);
 }
 
+/* Our aliases and their cached keys; none once the state is retired. */
 static int state_own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
 {
     km_state *state = ctx;
@@ -171,6 +175,11 @@ static int state_own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
     size_t n = 0;
     if (key_cache_snapshot(&state->cache, &entries, &n) != 0)
         return -1;
+    if (atomic_load(&state->retired)) {
+        key_entries_release(entries, n);
+        n = 0;
+        entries = NULL;
+    }
     fleet_alias *list = calloc(n > 0 ? n : 1, sizeof *list);
     int rc = list == NULL ? -1 : 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -189,61 +198,125 @@ static int state_own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
     return 0;
 }
 
-/* The entry whose alias is alias_name, referenced; NULL if none. */
-static key_entry *entry_for_alias(km_state *state, const char *alias_name)
+/* Why following an alias failed, for the log: "OPERATION failed: CODE: message". */
+static void kms_failure_text(const char *operation, const aws_error *err, char *why, size_t size)
 {
-    key_entry **entries = NULL;
-    size_t n = 0;
-    if (key_cache_snapshot(&state->cache, &entries, &n) != 0)
-        return NULL;
-    key_entry *found = NULL;
-    for (size_t i = 0; found == NULL && i < n; i++) {
-        if (strcmp(entries[i]->alias_name, alias_name) == 0)
-            found = key_entry_ref(entries[i]);
-    }
-    key_entries_release(entries, n);
-    return found;
+    snprintf(why, size, "%s failed: %s: %s", operation,
+             err->code[0] ? err->code : aws_status_name(err->status), err->message);
 }
 
-/* The fleet found one of our aliases re-pointed (a replica sharing our
- * server id rotated it): follow it, so we sign with the key SPIRE now has.
- * The replaced key is the replica's to delete. */
-static void state_alias_moved(void *ctx, const char *alias_name, const char *new_key_id)
+/* The entry for the key meta describes behind our alias, whatever its type
+ * (a replica may have rotated to another ca_key_type); NULL with why set. */
+static key_entry *load_followed_key(km_state *state, const aws_call_ctx *call, const char *spire_id,
+                                    const char *alias_name, const kms_key_metadata *meta, char *why,
+                                    size_t why_size)
 {
-    km_state *state = ctx;
-    key_entry *old = entry_for_alias(state, alias_name);
-    if (old == NULL || strcmp(old->kms_key_id, new_key_id) == 0) {
-        key_entry_release(old);
-        return;
+    if (!meta->enabled) {
+        snprintf(why, why_size, "the key is %s", meta->key_state[0] ? meta->key_state : "disabled");
+        return NULL;
     }
-    aws_call_ctx call = {.deadline_ms = now_ms() + ALIAS_FOLLOW_TIMEOUT_MS};
-    kms_key_metadata meta;
+    km_key_type type = key_type_for_spec(meta->key_spec);
+    if (type == KM_KEY_TYPE_UNSPECIFIED) {
+        snprintf(why, why_size, "the key's spec is not one SPIRE uses");
+        return NULL;
+    }
     kms_public_key pub;
-    memset(&meta, 0, sizeof meta);
     memset(&pub, 0, sizeof pub);
     aws_error err;
     aws_error_clear(&err);
-    key_entry *entry = NULL;
-    if (kms_describe_key(state->kms, &call, new_key_id, &meta, &err) == 0 && meta.enabled &&
-        meta.key_spec == key_spec_for(old->type) &&
-        kms_get_public_key(state->kms, &call, meta.arn, &pub, &err) == 0)
-        entry = key_entry_new(old->spire_id, alias_name, meta.arn, meta.key_id, old->type, pub.der,
-                              pub.der_len);
+    if (kms_get_public_key(state->kms, call, meta->arn, &pub, &err) != 0) {
+        kms_failure_text("GetPublicKey", &err, why, why_size);
+        return NULL;
+    }
+    key_entry *entry =
+        key_entry_new(spire_id, alias_name, meta->arn, meta->key_id, type, pub.der, pub.der_len);
     kms_public_key_clear(&pub);
-    if (entry == NULL) {
+    if (entry == NULL)
+        snprintf(why, why_size, "out of memory");
+    return entry;
+}
+
+static void log_followed(const key_entry *entry, const key_entry *previous)
+{
+    log_write(LOG_INFO, MODULE, "Following our alias to the key it now targets", "key_id",
+              entry->spire_id, "alias_name", entry->alias_name, "key_arn", entry->arn, "key_type",
+              signing_key_type_name(entry->type), "fingerprint", entry->fingerprint,
+              "previous_key_arn", previous != NULL ? previous->arn : "", "previous_key_type",
+              previous != NULL ? signing_key_type_name(previous->type) : "", LOG_END);
+}
+
+/* Under the manager's alias lock: reads where alias_name points now and, when
+ * our cache holds another key for spire_id (or none), follows it. */
+static void follow_locked(km_state *state, const aws_call_ctx *call, const char *alias_name,
+                          const char *spire_id)
+{
+    char why[1300];
+    kms_key_metadata meta;
+    memset(&meta, 0, sizeof meta);
+    aws_error err;
+    aws_error_clear(&err);
+    if (kms_describe_key(state->kms, call, alias_name, &meta, &err) != 0) {
+        kms_failure_text("DescribeKey on the alias", &err, why, sizeof why);
         log_write(LOG_WARN, MODULE, "Could not follow our alias to its new key", "alias_name",
-                  alias_name, "key_arn", new_key_id, "error", err.message, LOG_END);
-        key_entry_release(old);
+                  alias_name, "reason", why, LOG_END);
         return;
     }
+    key_entry *cached = key_cache_get(&state->cache, spire_id);
+    if (cached != NULL && key_entry_names(cached, meta.key_id)) {
+        key_entry_release(cached); /* the cache already holds what KMS shows */
+        return;
+    }
+    key_entry *entry = load_followed_key(state, call, spire_id, alias_name, &meta, why, sizeof why);
     bool stored = false;
-    key_entry_release(key_cache_put(&state->cache, entry, &stored));
+    if (entry != NULL)
+        key_entry_release(key_cache_put(&state->cache, entry, &stored));
+    if (!stored && entry != NULL)
+        snprintf(why, sizeof why, "out of memory");
     if (stored)
-        log_write(LOG_INFO, MODULE, "Following our alias to the key it now targets", "key_id",
-                  entry->spire_id, "key_arn", entry->arn, "fingerprint", entry->fingerprint,
-                  LOG_END);
+        log_followed(entry, cached);
+    else
+        log_write(LOG_WARN, MODULE, "Could not follow our alias to its new key", "alias_name",
+                  alias_name, "key_arn", meta.arn, "reason", why, "cached_key_arn",
+                  cached != NULL ? cached->arn : "", LOG_END);
     key_entry_release(entry);
-    key_entry_release(old);
+    key_entry_release(cached);
+}
+
+/* Makes our cache follow what KMS shows for one of our aliases (a replica
+ * sharing our server id rotated it, or an alias step of ours whose answer was
+ * lost was applied after all): whatever the new key's type, under the
+ * manager's alias lock, never in a retired state. Logs the reason whenever it
+ * cannot follow. The replaced key is not queued: the rotating side owns it,
+ * and the orphan sweep takes it if it stays unaliased. */
+static void follow_alias(km_state *state, const aws_call_ctx *call, const char *alias_name)
+{
+    char *server_id = NULL;
+    char *spire_id = NULL;
+    if (!naming_parse_alias(alias_name, state->trust_domain, &server_id, &spire_id))
+        return;
+    bool ours = strcmp(server_id, state->server_id) == 0;
+    free(server_id);
+    if (ours) {
+        pthread_mutex_lock(&state->manager->alias_lock);
+        if (!atomic_load(&state->retired))
+            follow_locked(state, call, alias_name, spire_id);
+        pthread_mutex_unlock(&state->manager->alias_lock);
+    }
+    free(spire_id);
+}
+
+/* The fleet's refresh found one of our aliases on another key. */
+static void state_alias_moved(void *ctx, const aws_call_ctx *call, const char *alias_name,
+                              const char *new_key_id)
+{
+    (void)new_key_id; /* read again under the alias lock */
+    follow_alias(ctx, call, alias_name);
+}
+
+/* The deletion queue found an alias on a key it was about to delete. */
+static void state_alias_listed(void *ctx, const aws_call_ctx *call, const char *alias_name)
+{
+    follow_alias(ctx, call, alias_name);
 }
 
 /* ---- configure ----------------------------------------------------------------- */
@@ -317,7 +390,11 @@ oom:
 
 static int start_background_work(km_state *state, const plugin_config *config, km_status *status)
 {
-    state->deletions = deletion_queue_start(state->kms, state_key_is_live, state);
+    deletion_queue_options deletion_options = {.kms = state->kms,
+                                               .is_live = state_key_is_live,
+                                               .aliased = state_alias_listed,
+                                               .ctx = state};
+    state->deletions = deletion_queue_start(&deletion_options);
     if (state->deletions == NULL) {
         km_status_set(status, KM_INTERNAL, "failed to start the key deletion queue");
         return -1;
@@ -336,7 +413,7 @@ static int start_background_work(km_state *state, const plugin_config *config, k
         .orphan_key_age_ms = config->orphan_key_age_ms,
         .alias_moved = state_alias_moved,
         .alias_moved_ctx = state,
-        .alias_lock = &state->alias_lock,
+        .alias_lock = &state->manager->alias_lock,
     };
     state->fleet = fleet_start(&options);
     if (state->fleet == NULL) {
@@ -365,8 +442,9 @@ static km_state *state_build(km_manager *manager, const km_call *call, const plu
         km_status_set(status, KM_INTERNAL, "out of memory");
         return NULL;
     }
-    pthread_mutex_init(&state->alias_lock, NULL);
+    state->manager = manager;
     atomic_init(&state->refs, 1);
+    atomic_init(&state->retired, false);
     key_cache_init(&state->cache);
     key_policy_init(&state->policy, config->key_policy);
     state->trust_domain = strdup(config->trust_domain != NULL ? config->trust_domain : "");
@@ -390,7 +468,6 @@ static km_state *state_build(km_manager *manager, const km_call *call, const plu
         goto fail;
     if (start_background_work(state, config, status) != 0)
         goto fail;
-    state->manager = manager;
     return state;
 fail:
     state_destroy(state);
@@ -402,8 +479,14 @@ km_manager *km_new(void)
     km_manager *manager = calloc(1, sizeof *manager);
     if (manager == NULL)
         return NULL;
+    manager->reaper = teardown_start();
+    if (manager->reaper == NULL) {
+        free(manager);
+        return NULL;
+    }
     pthread_mutex_init(&manager->lock, NULL);
     pthread_mutex_init(&manager->change_lock, NULL);
+    pthread_mutex_init(&manager->alias_lock, NULL);
     return manager;
 }
 
@@ -441,6 +524,7 @@ void km_shutdown(km_manager *manager)
     pthread_mutex_lock(&manager->change_lock);
     state_replace(manager, NULL);
     pthread_mutex_unlock(&manager->change_lock);
+    teardown_drain(manager->reaper); /* every replaced state's work stopped */
 }
 
 void km_free(km_manager *manager)
@@ -448,8 +532,10 @@ void km_free(km_manager *manager)
     if (manager == NULL)
         return;
     km_shutdown(manager);
+    teardown_stop(manager->reaper);
     pthread_mutex_destroy(&manager->lock);
     pthread_mutex_destroy(&manager->change_lock);
+    pthread_mutex_destroy(&manager->alias_lock);
     free(manager);
 }
 
@@ -529,7 +615,8 @@ int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count,
 
 /* ---- generate --------------------------------------------------------------------- */
 
-/* Queues a key created by a GenerateKey that then failed. */
+/* Queues a key created by a GenerateKey that then failed before any alias
+ * step (the deletion queue still checks that no alias targets it). */
 static void discard_new_key(km_state *state, const char *arn, const char *step)
 {
     char reason[128];
@@ -541,25 +628,106 @@ static void discard_new_key(km_state *state, const char *arn, const char *step)
 
 /* Points alias at arn: UpdateAlias when we own the alias already, else
  * CreateAlias; each falls back to the other when KMS says the alias is
- * (not) there after all. */
+ * (not) there after all (a CreateAlias whose first attempt was applied and
+ * whose answer was lost is answered AlreadyExists on the retry). On failure
+ * *operation names the call err belongs to. */
 static int assign_alias(km_state *state, const aws_call_ctx *ctx, const char *alias, bool exists,
-                        const char *arn, km_status *status)
+                        const char *arn, const char **operation, aws_error *err)
 {
-    aws_error err;
-    aws_error_clear(&err);
-    int rc = exists ? kms_update_alias(state->kms, ctx, alias, arn, &err)
-                    : kms_create_alias(state->kms, ctx, alias, arn, &err);
+    aws_error_clear(err);
+    *operation = exists ? "UpdateAlias" : "CreateAlias";
+    int rc = exists ? kms_update_alias(state->kms, ctx, alias, arn, err)
+                    : kms_create_alias(state->kms, ctx, alias, arn, err);
     if (rc == 0)
         return 0;
     aws_status fallback_when = exists ? AWS_ERR_NOT_FOUND : AWS_ERR_ALREADY_EXISTS;
-    if (err.status != fallback_when)
-        return km_fail_aws(status, exists ? "UpdateAlias" : "CreateAlias", &err);
+    if (err->status != fallback_when)
+        return -1;
     log_write(LOG_WARN, MODULE, "Alias changed outside this server; retrying the other way",
               "alias_name", alias, LOG_END);
-    aws_error_clear(&err);
-    rc = exists ? kms_create_alias(state->kms, ctx, alias, arn, &err)
-                : kms_update_alias(state->kms, ctx, alias, arn, &err);
-    return rc == 0 ? 0 : km_fail_aws(status, exists ? "CreateAlias" : "UpdateAlias", &err);
+    int first_attempts = err->attempts;
+    aws_error_clear(err);
+    *operation = exists ? "CreateAlias" : "UpdateAlias";
+    rc = exists ? kms_create_alias(state->kms, ctx, alias, arn, err)
+                : kms_update_alias(state->kms, ctx, alias, arn, err);
+    err->attempts += first_attempts; /* more than one attempt: the outcome is unknown */
+    return rc;
+}
+
+/* The context for reading KMS after an unknown outcome: the call's deadline
+ * if it leaves time, else ALIAS_READ_TIMEOUT_MS; never the call's cancel
+ * flag (a cancelled call must still read KMS before anything is given up). */
+static aws_call_ctx alias_read_ctx(const aws_call_ctx *call)
+{
+    int64_t own = now_ms() + ALIAS_READ_TIMEOUT_MS;
+    aws_call_ctx ctx = {.deadline_ms = call->deadline_ms > own ? call->deadline_ms : own,
+                        .cancelled = NULL};
+    return ctx;
+}
+
+/* The alias step failed and KMS does not show the alias on the new key (or
+ * cannot be read): GenerateKey fails, and the new key goes to the deletion
+ * queue, whose check (deletion_queue.h) deletes it only once KMS shows no
+ * alias targets it. After an unknown outcome the check waits for KMS to
+ * settle; a definite refusal was not applied, and is checked at once. */
+static void give_up_new_key(km_state *state, const kms_key_metadata *meta, const char *operation,
+                            bool settle, alias_verdict verdict, const aws_error *read_err,
+                            km_status *status)
+{
+    char reason[160];
+    snprintf(reason, sizeof reason, "GenerateKey failed at %s", operation);
+    char cause[sizeof status->message];
+    snprintf(cause, sizeof cause, "%s", status->message);
+    if (verdict == ALIAS_UNREADABLE) {
+        km_status_set(status, status->code,
+                      "%s; KMS could not be read afterwards (DescribeKey: %s), so the new key %s "
+                      "is kept until KMS shows whether the alias targets it",
+                      cause, read_err->message, meta->arn);
+        log_write(LOG_WARN, MODULE,
+                  "Alias step outcome unknown and KMS unreadable: new key kept until KMS shows "
+                  "whether the alias targets it",
+                  "key_arn", meta->arn, "operation", operation, "error", read_err->message,
+                  LOG_END);
+    } else {
+        log_write(LOG_WARN, MODULE, "Deleting key created by a failed GenerateKey", "key_arn",
+                  meta->arn, "reason", reason, "kms_shows", "the alias targets another key",
+                  LOG_END);
+    }
+    if (settle)
+        deletion_queue_push_after(state->deletions, meta->arn, reason, deletion_queue_settle_ms());
+    else
+        deletion_queue_push(state->deletions, meta->arn, reason);
+}
+
+/* Under the alias lock: points alias at the new key. True when KMS ends up
+ * showing the alias on it, even when the call's answer was lost; otherwise
+ * the new key has been given up (give_up_new_key) and status says why. */
+static bool point_alias_at_new_key(km_state *state, const aws_call_ctx *ctx, const char *alias,
+                                   bool alias_exists, const kms_key_metadata *meta,
+                                   km_status *status)
+{
+    const char *operation = NULL;
+    aws_error err;
+    if (assign_alias(state, ctx, alias, alias_exists, meta->arn, &operation, &err) == 0)
+        return true;
+    km_fail_aws(status, operation, &err);
+    bool unknown = kms_truth_outcome_unknown(&err);
+    aws_call_ctx read_ctx = alias_read_ctx(ctx);
+    aws_error read_err;
+    alias_verdict verdict =
+        kms_truth_alias_targets(state->kms, &read_ctx, alias, meta->arn, NULL, &read_err);
+    if (verdict == ALIAS_TARGETS_KEY) {
+        log_write(LOG_WARN, MODULE,
+                  "KMS shows the alias on the new key although the call failed (its answer was "
+                  "lost); GenerateKey goes on",
+                  "alias_name", alias, "key_arn", meta->arn, "operation", operation, "error",
+                  status->message, LOG_END);
+        status_ok(status);
+        return true;
+    }
+    give_up_new_key(state, meta, operation, unknown || verdict == ALIAS_UNREADABLE, verdict,
+                    &read_err, status);
+    return false;
 }
 
 static int create_kms_key(km_state *state, const aws_call_ctx *ctx, const char *key_id,
@@ -573,7 +741,7 @@ static int create_kms_key(km_state *state, const aws_call_ctx *ctx, const char *
         km_status_set(status, KM_INTERNAL, "out of memory");
         return -1;
     }
-    kms_create_key_input input = {.key_spec = key_spec_for(type),
+    kms_create_key_input input = {.key_spec = key_spec_for_type(type),
                                   .description = description,
                                   .policy = policy,
                                   .tags = state->tags,
@@ -611,17 +779,16 @@ static int generate_in_state(km_state *state, const aws_call_ctx *ctx, const cha
         km_status_set(status, KM_INTERNAL, "out of memory");
         return -1;
     }
-    pthread_mutex_lock(&state->alias_lock);
+    pthread_mutex_lock(&state->manager->alias_lock);
     bool alias_exists = key_cache_owns_alias(&state->cache, key_id, alias);
-    if (assign_alias(state, ctx, alias, alias_exists, meta.arn, status) != 0) {
-        pthread_mutex_unlock(&state->alias_lock);
-        discard_new_key(state, meta.arn, alias_exists ? "UpdateAlias" : "CreateAlias");
+    if (!point_alias_at_new_key(state, ctx, alias, alias_exists, &meta, status)) {
+        pthread_mutex_unlock(&state->manager->alias_lock);
         key_entry_release(entry);
         return -1;
     }
     bool stored = false;
     key_entry *old = key_cache_put(&state->cache, entry, &stored);
-    pthread_mutex_unlock(&state->alias_lock);
+    pthread_mutex_unlock(&state->manager->alias_lock);
     if (!stored) {
         /* The alias now targets the new key; keep it rather than delete it. */
         key_entry_release(entry);
@@ -651,7 +818,7 @@ int km_generate_key(km_manager *manager, const km_call *call, const char *key_id
         km_status_set(status, KM_INVALID_ARGUMENT, "key type is required");
         return -1;
     }
-    if (key_spec_for(type) == KMS_KEY_SPEC_UNKNOWN) {
+    if (key_spec_for_type(type) == KMS_KEY_SPEC_UNKNOWN) {
         km_status_set(status, KM_INVALID_ARGUMENT, "unsupported key type: %d", (int)type);
         return -1;
     }
@@ -693,20 +860,34 @@ static int sign_with(km_state *state, const aws_call_ctx *ctx, const key_entry *
     return 0;
 }
 
-/* True when KMS refused a key that a concurrent rotation has replaced. */
-static bool rotated_away(km_state *state, const key_entry *used, const aws_error *err,
-                         key_entry **current)
+/* The entry the cache now holds for used's key id when it is another one;
+ * NULL otherwise. */
+static key_entry *successor_of(km_state *state, const key_entry *used)
 {
-    *current = NULL;
+    key_entry *current = key_cache_get(&state->cache, used->spire_id);
+    if (current != NULL && current != used)
+        return current;
+    key_entry_release(current);
+    return NULL;
+}
+
+/* KMS refused the key we signed with (pending deletion, disabled, gone): a
+ * rotation replaced it, ours (the cache already holds the successor) or a
+ * replica's sharing our server id (our alias now targets another key: the
+ * cache follows it now rather than at the next refresh). Returns the
+ * successor to sign with, or NULL. */
+static key_entry *rotated_away(km_state *state, const aws_call_ctx *ctx, const key_entry *used,
+                               const aws_error *err)
+{
     if (err->status != AWS_ERR_INVALID_STATE && err->status != AWS_ERR_DISABLED &&
         err->status != AWS_ERR_NOT_FOUND)
-        return false;
-    *current = key_cache_get(&state->cache, used->spire_id);
-    if (*current != NULL && *current != used)
-        return true;
-    key_entry_release(*current);
-    *current = NULL;
-    return false;
+        return NULL;
+    key_entry *current = successor_of(state, used);
+    if (current == NULL) {
+        follow_alias(state, ctx, used->alias_name);
+        current = successor_of(state, used);
+    }
+    return current;
 }
 
 static int sign_in_state(km_state *state, const km_call *call, key_entry *entry,
@@ -730,8 +911,8 @@ static int sign_in_state(km_state *state, const km_call *call, key_entry *entry,
     aws_error err;
     if (sign_with(state, &ctx, entry, data, data_len, choice.algorithm, out, &err) == 0)
         return 0;
-    key_entry *current = NULL;
-    if (!rotated_away(state, entry, &err, &current))
+    key_entry *current = rotated_away(state, &ctx, entry, &err);
+    if (current == NULL)
         return km_fail_aws(status, "Sign", &err);
     /* The key was rotated out (and queued for deletion) while we signed:
      * sign with its successor, whose fingerprint the answer then names. */

@@ -121,3 +121,36 @@ def test_replicas_sharing_an_identity_do_not_revert_rotations(start_plugin, kms,
                             if a["name"] == alias) > before, timeout=10,
                what="the rotating replica's refresh")
     assert server_aliases(kms, identity)[alias] == rotated
+
+
+def test_reconfigure_never_lets_the_old_refresh_revert_a_rotation(start_plugin, kms, tmp_path):
+    """The alias lock belongs to the manager, not to a state: a refresh of the
+    replaced state whose UpdateAlias is still on its way to KMS holds it, so the
+    new state's rotation waits for that write instead of being reverted by it
+    later. The write is not abandoned on stop (KMS would still apply it), and
+    the rotated-out key is deleted only once KMS shows no alias targets it."""
+    host, server_id = start_server(start_plugin, kms, tmp_path, "server")
+    host.generate_key("x509-CA-A", "EC_P256")
+    alias = f"{TD_PREFIX}{server_id}/x509-CA-A"
+    first_key = server_aliases(kms, server_id)[alias]
+    kms.reset_calls()
+    # The old state's next refresh write reaches KMS 3 s late; the rotated-out
+    # key's deletion is slow to be scheduled (throttled), as it may be in AWS.
+    kms.inject("UpdateAlias", "latency", count=1, latency_ms=3000)
+    kms.inject("ScheduleKeyDeletion", "throttle", count=6)
+    wait_until(lambda: kms.calls("UpdateAlias") >= 1, what="a refresh write in flight")
+
+    host.configure(hcl(kms, str(tmp_path / "server" / "key_metadata"), fleet_hcl()))
+    rotated = host.generate_key("x509-CA-A", "EC_P256")
+
+    wait_until(lambda: key_state(kms, first_key) == "PendingDeletion", timeout=30,
+               what="the rotated-out key deleted")
+    second_key = server_aliases(kms, server_id)[alias]
+    assert second_key != first_key
+    assert key_state(kms, second_key) == "Enabled"
+    assert host.get_public_key("x509-CA-A") == rotated
+    done = len(runs(host, "refresh_aliases"))
+    wait_until(lambda: len(runs(host, "refresh_aliases")) >= done + 2, timeout=15,
+               what="two refresh runs of the new state")
+    assert server_aliases(kms, server_id)[alias] == second_key
+    assert host.get_public_key("x509-CA-A") == rotated

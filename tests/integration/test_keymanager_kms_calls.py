@@ -1,6 +1,7 @@
 """Exact KMS calls per KeyManager RPC, counted by the emulator: GenerateKey is
 CreateKey + GetPublicKey + CreateAlias; rotation is CreateKey + GetPublicKey
-+ UpdateAlias, then the queue's ScheduleKeyDeletion of the old key; SignData
++ UpdateAlias, then the queue's ListAliases (KMS must show no alias targets
+the old key) and ScheduleKeyDeletion of the old key; SignData
 is one Sign (MessageType DIGEST); GetPublicKey(s) make no call."""
 from keymanager_helpers import (key_state, our_aliases, read_server_id, sign, start_configured,
                                 wait_until)
@@ -46,7 +47,7 @@ def test_calls_per_rpc(start_plugin, kms, tmp_path):
     assert second.fingerprint != first.fingerprint
     wait_until(lambda: key_state(kms, old_key) == "PendingDeletion", what="old key deletion")
     assert kms_calls(kms) == {"CreateKey": 1, "GetPublicKey": 1, "UpdateAlias": 1,
-                              "ScheduleKeyDeletion": 1}
+                              "ListAliases": 1, "ScheduleKeyDeletion": 1}
     new_key = our_aliases(kms, server_id)["x509-CA-A"]
     assert new_key != old_key and key_state(kms, new_key) == "Enabled"
 

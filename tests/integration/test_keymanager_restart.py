@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from keymanager_helpers import (file_mode, hcl, key_state, our_aliases, plugin_env,
-                                read_server_id, sign, start_configured, verify)
+                                read_server_id, sign, start_configured, verify, wait_until)
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -107,8 +107,9 @@ def test_servers_starting_together_agree_on_one_id(start_plugin, kms, tmp_path):
     assert UUID_RE.match(server_id)
     assert sorted(os.listdir(tmp_path)) == ["key_metadata"]
     for host in hosts:
-        configured = [r for r in host.log_records() if isinstance(r, dict)
-                      and r.get("@message") == "Configured"]
+        configured = wait_until(lambda h=host: [r for r in h.log_records() if isinstance(r, dict)
+                                                and r.get("@message") == "Configured"],
+                                what="the Configured log line")
         assert [r["server_id"] for r in configured] == [server_id]
     key = hosts[0].generate_key("x509-CA-A", "EC_P256")
     for host in hosts[1:]:
