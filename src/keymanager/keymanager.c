@@ -8,7 +8,9 @@
  * serialised by one lock; reads and signing only take the state reference and
  * the cache's read lock. The alias lock belongs to the manager, not to a
  * state, so a replaced state's fleet thread can never re-point an alias
- * around a rotation of the new state. What may be deleted: deletion_queue.h. */
+ * around a rotation of the new state. GenerateKey's steps are in
+ * key_generate.c, following an alias to the key KMS shows in alias_follow.c
+ * (both on km_state.h). What may be deleted: deletion_queue.h. */
 #include "keymanager/keymanager.h"
 
 #include <pthread.h>
@@ -18,62 +20,21 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "keymanager/deletion_queue.h"
-#include "keymanager/fleet.h"
 #include "keymanager/key_fetch.h"
-#include "keymanager/key_entry.h"
-#include "keymanager/key_policy.h"
+#include "keymanager/km_state.h"
 #include "keymanager/km_status.h"
-#include "keymanager/kms_truth.h"
 #include "keymanager/naming.h"
 #include "keymanager/serverid.h"
 #include "keymanager/signing.h"
-#include "keymanager/teardown.h"
 
 #define MODULE "keymanager"
 
 enum {
     DELETION_STOP_TIMEOUT_MS = 5000,
-    ALIAS_READ_TIMEOUT_MS = 10000, /* reading an alias after an unknown outcome */
     KMS_POOL_SIZE = 64,
 };
 
-typedef struct km_state km_state;
-
-struct km_manager {
-    pthread_mutex_t lock;        /* guards current */
-    pthread_mutex_t change_lock; /* serialises configure and GenerateKey */
-    /* Held while one of our aliases is re-pointed (GenerateKey), refreshed
-     * (fleet) or followed (fleet, deletion queue), whichever state does it:
-     * a refresh never re-points an alias a rotation just moved. */
-    pthread_mutex_t alias_lock;
-    teardown *reaper; /* runs state_destroy for whoever drops the last reference */
-    km_state *current;
-};
-
-struct km_state {
-    atomic_int refs;
-    km_manager *manager;
-    kms_client *kms;
-    char *trust_domain;
-    char *server_id;
-    key_cache cache;
-    key_policy policy;
-    kms_tag *tags;
-    size_t tag_count;
-    deletion_queue *deletions;
-    fleet *fleet;
-    atomic_bool retired;          /* replaced: its fleet and queue leave our aliases alone */
-    teardown_item teardown_entry; /* how the last user hands it to the reaper */
-};
-
 /* ---- helpers ---------------------------------------------------------------- */
-
-static void status_ok(km_status *status)
-{
-    status->code = KM_OK;
-    status->message[0] = '\0';
-}
 
 static int fail_not_configured(km_status *status)
 {
@@ -198,125 +159,18 @@ static int state_own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
     return 0;
 }
 
-/* Why following an alias failed, for the log: "OPERATION failed: CODE: message". */
-static void kms_failure_text(const char *operation, const aws_error *err, char *why, size_t size)
-{
-    snprintf(why, size, "%s failed: %s: %s", operation,
-             err->code[0] ? err->code : aws_status_name(err->status), err->message);
-}
-
-/* The entry for the key meta describes behind our alias, whatever its type
- * (a replica may have rotated to another ca_key_type); NULL with why set. */
-static key_entry *load_followed_key(km_state *state, const aws_call_ctx *call, const char *spire_id,
-                                    const char *alias_name, const kms_key_metadata *meta, char *why,
-                                    size_t why_size)
-{
-    if (!meta->enabled) {
-        snprintf(why, why_size, "the key is %s", meta->key_state[0] ? meta->key_state : "disabled");
-        return NULL;
-    }
-    km_key_type type = key_type_for_spec(meta->key_spec);
-    if (type == KM_KEY_TYPE_UNSPECIFIED) {
-        snprintf(why, why_size, "the key's spec is not one SPIRE uses");
-        return NULL;
-    }
-    kms_public_key pub;
-    memset(&pub, 0, sizeof pub);
-    aws_error err;
-    aws_error_clear(&err);
-    if (kms_get_public_key(state->kms, call, meta->arn, &pub, &err) != 0) {
-        kms_failure_text("GetPublicKey", &err, why, why_size);
-        return NULL;
-    }
-    key_entry *entry =
-        key_entry_new(spire_id, alias_name, meta->arn, meta->key_id, type, pub.der, pub.der_len);
-    kms_public_key_clear(&pub);
-    if (entry == NULL)
-        snprintf(why, why_size, "out of memory");
-    return entry;
-}
-
-static void log_followed(const key_entry *entry, const key_entry *previous)
-{
-    log_write(LOG_INFO, MODULE, "Following our alias to the key it now targets", "key_id",
-              entry->spire_id, "alias_name", entry->alias_name, "key_arn", entry->arn, "key_type",
-              signing_key_type_name(entry->type), "fingerprint", entry->fingerprint,
-              "previous_key_arn", previous != NULL ? previous->arn : "", "previous_key_type",
-              previous != NULL ? signing_key_type_name(previous->type) : "", LOG_END);
-}
-
-/* Under the manager's alias lock: reads where alias_name points now and, when
- * our cache holds another key for spire_id (or none), follows it. */
-static void follow_locked(km_state *state, const aws_call_ctx *call, const char *alias_name,
-                          const char *spire_id)
-{
-    char why[1300];
-    kms_key_metadata meta;
-    memset(&meta, 0, sizeof meta);
-    aws_error err;
-    aws_error_clear(&err);
-    if (kms_describe_key(state->kms, call, alias_name, &meta, &err) != 0) {
-        kms_failure_text("DescribeKey on the alias", &err, why, sizeof why);
-        log_write(LOG_WARN, MODULE, "Could not follow our alias to its new key", "alias_name",
-                  alias_name, "reason", why, LOG_END);
-        return;
-    }
-    key_entry *cached = key_cache_get(&state->cache, spire_id);
-    if (cached != NULL && key_entry_names(cached, meta.key_id)) {
-        key_entry_release(cached); /* the cache already holds what KMS shows */
-        return;
-    }
-    key_entry *entry = load_followed_key(state, call, spire_id, alias_name, &meta, why, sizeof why);
-    bool stored = false;
-    if (entry != NULL)
-        key_entry_release(key_cache_put(&state->cache, entry, &stored));
-    if (!stored && entry != NULL)
-        snprintf(why, sizeof why, "out of memory");
-    if (stored)
-        log_followed(entry, cached);
-    else
-        log_write(LOG_WARN, MODULE, "Could not follow our alias to its new key", "alias_name",
-                  alias_name, "key_arn", meta.arn, "reason", why, "cached_key_arn",
-                  cached != NULL ? cached->arn : "", LOG_END);
-    key_entry_release(entry);
-    key_entry_release(cached);
-}
-
-/* Makes our cache follow what KMS shows for one of our aliases (a replica
- * sharing our server id rotated it, or an alias step of ours whose answer was
- * lost was applied after all): whatever the new key's type, under the
- * manager's alias lock, never in a retired state. Logs the reason whenever it
- * cannot follow. The replaced key is not queued: the rotating side owns it,
- * and the orphan sweep takes it if it stays unaliased. */
-static void follow_alias(km_state *state, const aws_call_ctx *call, const char *alias_name)
-{
-    char *server_id = NULL;
-    char *spire_id = NULL;
-    if (!naming_parse_alias(alias_name, state->trust_domain, &server_id, &spire_id))
-        return;
-    bool ours = strcmp(server_id, state->server_id) == 0;
-    free(server_id);
-    if (ours) {
-        pthread_mutex_lock(&state->manager->alias_lock);
-        if (!atomic_load(&state->retired))
-            follow_locked(state, call, alias_name, spire_id);
-        pthread_mutex_unlock(&state->manager->alias_lock);
-    }
-    free(spire_id);
-}
-
 /* The fleet's refresh found one of our aliases on another key. */
 static void state_alias_moved(void *ctx, const aws_call_ctx *call, const char *alias_name,
                               const char *new_key_id)
 {
     (void)new_key_id; /* read again under the alias lock */
-    follow_alias(ctx, call, alias_name);
+    km_follow_alias(ctx, call, alias_name);
 }
 
 /* The deletion queue found an alias on a key it was about to delete. */
 static void state_alias_listed(void *ctx, const aws_call_ctx *call, const char *alias_name)
 {
-    follow_alias(ctx, call, alias_name);
+    km_follow_alias(ctx, call, alias_name);
 }
 
 /* ---- configure ----------------------------------------------------------------- */
@@ -503,7 +357,7 @@ int km_configure(km_manager *manager, const km_call *call, const plugin_config *
                   state->server_id, "keys", count, "kms_endpoint", kms_client_endpoint(state->kms),
                   LOG_END);
         state_replace(manager, state);
-        status_ok(status);
+        km_status_ok(status);
     }
     pthread_mutex_unlock(&manager->change_lock);
     return state != NULL ? 0 : -1;
@@ -541,7 +395,7 @@ void km_free(km_manager *manager)
 
 /* ---- public keys ------------------------------------------------------------------ */
 
-static int copy_public_key(const key_entry *entry, km_public_key *out, km_status *status)
+int km_copy_public_key(const key_entry *entry, km_public_key *out, km_status *status)
 {
     memset(out, 0, sizeof *out);
     out->id = strdup(entry->spire_id);
@@ -561,7 +415,7 @@ static int copy_public_key(const key_entry *entry, km_public_key *out, km_status
 int km_get_public_key(km_manager *manager, const char *key_id, km_public_key *out,
                       km_status *status)
 {
-    status_ok(status);
+    km_status_ok(status);
     if (key_id == NULL || key_id[0] == '\0') {
         km_status_set(status, KM_INVALID_ARGUMENT, "key id is required");
         return -1;
@@ -575,14 +429,14 @@ int km_get_public_key(km_manager *manager, const char *key_id, km_public_key *ou
         km_status_set(status, KM_NOT_FOUND, "key \"%s\" not found", key_id);
         return -1;
     }
-    int rc = copy_public_key(entry, out, status);
+    int rc = km_copy_public_key(entry, out, status);
     key_entry_release(entry);
     return rc;
 }
 
 int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count, km_status *status)
 {
-    status_ok(status);
+    km_status_ok(status);
     *keys = NULL;
     *count = 0;
     km_state *state = state_acquire(manager);
@@ -598,7 +452,7 @@ int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count,
     }
     km_public_key *list = calloc(n > 0 ? n : 1, sizeof *list);
     for (size_t i = 0; list != NULL && i < n; i++) {
-        if (copy_public_key(entries[i], &list[i], status) != 0) {
+        if (km_copy_public_key(entries[i], &list[i], status) != 0) {
             km_public_keys_free(list, i);
             list = NULL;
         }
@@ -613,203 +467,12 @@ int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count,
     return 0;
 }
 
-/* ---- generate --------------------------------------------------------------------- */
-
-/* Queues a key created by a GenerateKey that then failed before any alias
- * step (the deletion queue still checks that no alias targets it). */
-static void discard_new_key(km_state *state, const char *arn, const char *step)
-{
-    char reason[128];
-    snprintf(reason, sizeof reason, "GenerateKey failed at %s", step);
-    log_write(LOG_WARN, MODULE, "Deleting key created by a failed GenerateKey", "key_arn", arn,
-              "reason", reason, LOG_END);
-    deletion_queue_push(state->deletions, arn, reason);
-}
-
-/* Points alias at arn: UpdateAlias when we own the alias already, else
- * CreateAlias; each falls back to the other when KMS says the alias is
- * (not) there after all (a CreateAlias whose first attempt was applied and
- * whose answer was lost is answered AlreadyExists on the retry). On failure
- * *operation names the call err belongs to. */
-static int assign_alias(km_state *state, const aws_call_ctx *ctx, const char *alias, bool exists,
-                        const char *arn, const char **operation, aws_error *err)
-{
-    aws_error_clear(err);
-    *operation = exists ? "UpdateAlias" : "CreateAlias";
-    int rc = exists ? kms_update_alias(state->kms, ctx, alias, arn, err)
-                    : kms_create_alias(state->kms, ctx, alias, arn, err);
-    if (rc == 0)
-        return 0;
-    aws_status fallback_when = exists ? AWS_ERR_NOT_FOUND : AWS_ERR_ALREADY_EXISTS;
-    if (err->status != fallback_when)
-        return -1;
-    log_write(LOG_WARN, MODULE, "Alias changed outside this server; retrying the other way",
-              "alias_name", alias, LOG_END);
-    int first_attempts = err->attempts;
-    aws_error_clear(err);
-    *operation = exists ? "CreateAlias" : "UpdateAlias";
-    rc = exists ? kms_create_alias(state->kms, ctx, alias, arn, err)
-                : kms_update_alias(state->kms, ctx, alias, arn, err);
-    err->attempts += first_attempts; /* more than one attempt: the outcome is unknown */
-    return rc;
-}
-
-/* The context for reading KMS after an unknown outcome: the call's deadline
- * if it leaves time, else ALIAS_READ_TIMEOUT_MS; never the call's cancel
- * flag (a cancelled call must still read KMS before anything is given up). */
-static aws_call_ctx alias_read_ctx(const aws_call_ctx *call)
-{
-    int64_t own = now_ms() + ALIAS_READ_TIMEOUT_MS;
-    aws_call_ctx ctx = {.deadline_ms = call->deadline_ms > own ? call->deadline_ms : own,
-                        .cancelled = NULL};
-    return ctx;
-}
-
-/* The alias step failed and KMS does not show the alias on the new key (or
- * cannot be read): GenerateKey fails, and the new key goes to the deletion
- * queue, whose check (deletion_queue.h) deletes it only once KMS shows no
- * alias targets it. After an unknown outcome the check waits for KMS to
- * settle; a definite refusal was not applied, and is checked at once. */
-static void give_up_new_key(km_state *state, const kms_key_metadata *meta, const char *operation,
-                            bool settle, alias_verdict verdict, const aws_error *read_err,
-                            km_status *status)
-{
-    char reason[160];
-    snprintf(reason, sizeof reason, "GenerateKey failed at %s", operation);
-    char cause[sizeof status->message];
-    snprintf(cause, sizeof cause, "%s", status->message);
-    if (verdict == ALIAS_UNREADABLE) {
-        km_status_set(status, status->code,
-                      "%s; KMS could not be read afterwards (DescribeKey: %s), so the new key %s "
-                      "is kept until KMS shows whether the alias targets it",
-                      cause, read_err->message, meta->arn);
-        log_write(LOG_WARN, MODULE,
-                  "Alias step outcome unknown and KMS unreadable: new key kept until KMS shows "
-                  "whether the alias targets it",
-                  "key_arn", meta->arn, "operation", operation, "error", read_err->message,
-                  LOG_END);
-    } else {
-        log_write(LOG_WARN, MODULE, "Deleting key created by a failed GenerateKey", "key_arn",
-                  meta->arn, "reason", reason, "kms_shows", "the alias targets another key",
-                  LOG_END);
-    }
-    if (settle)
-        deletion_queue_push_after(state->deletions, meta->arn, reason, deletion_queue_settle_ms());
-    else
-        deletion_queue_push(state->deletions, meta->arn, reason);
-}
-
-/* Under the alias lock: points alias at the new key. True when KMS ends up
- * showing the alias on it, even when the call's answer was lost; otherwise
- * the new key has been given up (give_up_new_key) and status says why. */
-static bool point_alias_at_new_key(km_state *state, const aws_call_ctx *ctx, const char *alias,
-                                   bool alias_exists, const kms_key_metadata *meta,
-                                   km_status *status)
-{
-    const char *operation = NULL;
-    aws_error err;
-    if (assign_alias(state, ctx, alias, alias_exists, meta->arn, &operation, &err) == 0)
-        return true;
-    km_fail_aws(status, operation, &err);
-    bool unknown = kms_truth_outcome_unknown(&err);
-    aws_call_ctx read_ctx = alias_read_ctx(ctx);
-    aws_error read_err;
-    alias_verdict verdict =
-        kms_truth_alias_targets(state->kms, &read_ctx, alias, meta->arn, NULL, &read_err);
-    if (verdict == ALIAS_TARGETS_KEY) {
-        log_write(LOG_WARN, MODULE,
-                  "KMS shows the alias on the new key although the call failed (its answer was "
-                  "lost); GenerateKey goes on",
-                  "alias_name", alias, "key_arn", meta->arn, "operation", operation, "error",
-                  status->message, LOG_END);
-        status_ok(status);
-        return true;
-    }
-    give_up_new_key(state, meta, operation, unknown || verdict == ALIAS_UNREADABLE, verdict,
-                    &read_err, status);
-    return false;
-}
-
-static int create_kms_key(km_state *state, const aws_call_ctx *ctx, const char *key_id,
-                          km_key_type type, kms_key_metadata *meta, km_status *status)
-{
-    const char *policy = NULL;
-    if (key_policy_resolve(&state->policy, state->kms, ctx, &policy, status) != 0)
-        return -1;
-    char *description = naming_key_description(state->trust_domain, key_id);
-    if (description == NULL) {
-        km_status_set(status, KM_INTERNAL, "out of memory");
-        return -1;
-    }
-    kms_create_key_input input = {.key_spec = key_spec_for_type(type),
-                                  .description = description,
-                                  .policy = policy,
-                                  .tags = state->tags,
-                                  .tag_count = state->tag_count};
-    aws_error err;
-    aws_error_clear(&err);
-    int rc = kms_create_key(state->kms, ctx, &input, meta, &err);
-    free(description);
-    return rc == 0 ? 0 : km_fail_aws(status, "CreateKey", &err);
-}
-
-static int generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *key_id,
-                             km_key_type type, const char *alias, km_public_key *out,
-                             km_status *status)
-{
-    kms_key_metadata meta;
-    memset(&meta, 0, sizeof meta);
-    if (create_kms_key(state, ctx, key_id, type, &meta, status) != 0)
-        return -1;
-    log_write(LOG_DEBUG, MODULE, "Key created", "key_arn", meta.arn, LOG_END);
-
-    kms_public_key pub;
-    memset(&pub, 0, sizeof pub);
-    aws_error err;
-    aws_error_clear(&err);
-    if (kms_get_public_key(state->kms, ctx, meta.arn, &pub, &err) != 0) {
-        discard_new_key(state, meta.arn, "GetPublicKey");
-        return km_fail_aws(status, "GetPublicKey", &err);
-    }
-    key_entry *entry =
-        key_entry_new(key_id, alias, meta.arn, meta.key_id, type, pub.der, pub.der_len);
-    kms_public_key_clear(&pub);
-    if (entry == NULL) {
-        discard_new_key(state, meta.arn, "out of memory");
-        km_status_set(status, KM_INTERNAL, "out of memory");
-        return -1;
-    }
-    pthread_mutex_lock(&state->manager->alias_lock);
-    bool alias_exists = key_cache_owns_alias(&state->cache, key_id, alias);
-    if (!point_alias_at_new_key(state, ctx, alias, alias_exists, &meta, status)) {
-        pthread_mutex_unlock(&state->manager->alias_lock);
-        key_entry_release(entry);
-        return -1;
-    }
-    bool stored = false;
-    key_entry *old = key_cache_put(&state->cache, entry, &stored);
-    pthread_mutex_unlock(&state->manager->alias_lock);
-    if (!stored) {
-        /* The alias now targets the new key; keep it rather than delete it. */
-        key_entry_release(entry);
-        km_status_set(status, KM_INTERNAL, "out of memory");
-        return -1;
-    }
-    log_write(LOG_INFO, MODULE, alias_exists ? "Key rotated" : "Key generated", "key_id", key_id,
-              "key_arn", meta.arn, "alias_name", alias, "fingerprint", entry->fingerprint, LOG_END);
-    if (old != NULL) {
-        deletion_queue_push(state->deletions, old->arn, "rotated out");
-        key_entry_release(old);
-    }
-    int rc = copy_public_key(entry, out, status);
-    key_entry_release(entry);
-    return rc;
-}
+/* ---- generate (key_generate.c) ------------------------------------------------------- */
 
 int km_generate_key(km_manager *manager, const km_call *call, const char *key_id, km_key_type type,
                     km_public_key *out, km_status *status)
 {
-    status_ok(status);
+    km_status_ok(status);
     if (key_id == NULL || key_id[0] == '\0') {
         km_status_set(status, KM_INVALID_ARGUMENT, "key id is required");
         return -1;
@@ -836,7 +499,7 @@ int km_generate_key(km_manager *manager, const km_call *call, const char *key_id
         } else {
             aws_call_ctx ctx = {.deadline_ms = call != NULL ? call->deadline_ms : 0,
                                 .cancelled = call != NULL ? call->cancelled : NULL};
-            rc = generate_in_state(state, &ctx, key_id, type, alias, out, status);
+            rc = km_generate_in_state(state, &ctx, key_id, type, alias, out, status);
             free(alias);
         }
     }
@@ -884,7 +547,7 @@ static key_entry *rotated_away(km_state *state, const aws_call_ctx *ctx, const k
         return NULL;
     key_entry *current = successor_of(state, used);
     if (current == NULL) {
-        follow_alias(state, ctx, used->alias_name);
+        km_follow_alias(state, ctx, used->alias_name);
         current = successor_of(state, used);
     }
     return current;
@@ -927,7 +590,7 @@ static int sign_in_state(km_state *state, const km_call *call, key_entry *entry,
 int km_sign_data(km_manager *manager, const km_call *call, const char *key_id, const uint8_t *data,
                  size_t data_len, const km_signer_opts *opts, km_signature *out, km_status *status)
 {
-    status_ok(status);
+    km_status_ok(status);
     memset(out, 0, sizeof *out);
     if (key_id == NULL || key_id[0] == '\0') {
         km_status_set(status, KM_INVALID_ARGUMENT, "key id is required");
