@@ -53,6 +53,7 @@ def runs(binary, kms, task, args, workdir):
     from keymanager_helpers import hcl, plugin_env, wait_until
 
     intervals = {name: FAR for name in TASK_INTERVALS.values()}
+    intervals["refresh_aliases_interval"] = "42h"  # the longest allowed
     intervals[TASK_INTERVALS[task]] = "2s"
     extra = "\n\n".join(f'{k} = "{v}"' for k, v in intervals.items()) + '\n\nlog_level = "debug"'
     host = PluginHost(binary, extra_env=plugin_env(kms), cwd=workdir)

@@ -261,10 +261,10 @@ static int apply_value(const option_spec *spec, const char *value, cli_options *
     case OPT_TRUST_DOMAIN:
         return parse_trust_domain(value, &out->trust_domain, error, size);
     case OPT_STALE_ALIAS_AGE:
-        return parse_age(spec->name, value, ESTATE_MIN_STALE_ALIAS_AGE_MS, &out->stale_alias_age_ms,
+        return parse_age(spec->name, value, CONFIG_MIN_STALE_ALIAS_AGE_MS, &out->stale_alias_age_ms,
                          error, size);
     case OPT_ORPHAN_KEY_AGE:
-        return parse_age(spec->name, value, ESTATE_MIN_ORPHAN_KEY_AGE_MS, &out->orphan_key_age_ms,
+        return parse_age(spec->name, value, CONFIG_MIN_ORPHAN_KEY_AGE_MS, &out->orphan_key_age_ms,
                          error, size);
     case OPT_PRICE:
         return parse_price(value, &out->price_usd, error, size);

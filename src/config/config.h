@@ -48,6 +48,12 @@ typedef struct plugin_config {
     int64_t orphan_key_age_ms;           /* 48h */
 } plugin_config;
 
+/* Bounds on the settings that judge *other* servers (config_load refuses
+ * values outside them): no one server's settings may prune live peers. */
+#define CONFIG_MIN_STALE_ALIAS_AGE_MS  (168LL * 3600 * 1000) /* 7 days */
+#define CONFIG_MIN_ORPHAN_KEY_AGE_MS   (24LL * 3600 * 1000)
+#define CONFIG_REFRESHES_PER_STALE_AGE 4 /* refresh_aliases_interval <= stale_alias_age / 4 */
+
 typedef struct {
     char **items;
     size_t count;

@@ -71,19 +71,6 @@ const char *rules_trust_domain_problem(const char *trust_domain, char *why, size
     return why;
 }
 
-static bool is_server_id_char(char c) { return is_alnum(c) || c == '/' || c == '_' || c == '-'; }
-
-const char *rules_server_id_problem(const char *value, char *why, size_t size)
-{
-    if (strlen(value) > RULES_MAX_SERVER_ID)
-        return say(why, size, "is longer than 256 characters");
-    if (value[span_of(value, is_server_id_char)] != '\0')
-        return say(why, size, "may hold only letters, digits, '/', '_' and '-'");
-    if (strncmp(value, "alias/aws/", 10) == 0)
-        return say(why, size, "must not start with \"alias/aws/\" (reserved by AWS)");
-    return NULL;
-}
-
 /* Decodes one UTF-8 character (input known valid); returns its length. */
 static size_t utf8_next(const unsigned char *s, uint32_t *cp)
 {
@@ -105,6 +92,43 @@ size_t rules_utf8_length(const char *text)
     for (const unsigned char *s = (const unsigned char *)text; *s; s++)
         count += (*s & 0xC0) != 0x80;
     return count;
+}
+
+/* A server id is one path component of alias/SPIRE_SERVER/{TD}/{SERVER_ID}/{KEY_ID}:
+ * KMS alias names hold only letters, digits, '/', '_' and '-', and a '/' would
+ * move the component boundary (server "a/b" would read as server "a", key "b/..."). */
+static bool is_server_id_char(char c) { return is_alnum(c) || c == '_' || c == '-'; }
+
+/* "'/'" for printable ASCII, "U+00E9" otherwise. */
+static void describe_char(uint32_t cp, char *out, size_t size)
+{
+    if (cp > 0x20 && cp < 0x7F)
+        snprintf(out, size, "'%c'", (char)cp);
+    else
+        snprintf(out, size, "U+%04X", (unsigned)cp);
+}
+
+const char *rules_server_id_problem(const char *value, char *why, size_t size)
+{
+    if (strlen(value) > RULES_MAX_SERVER_ID)
+        return say(why, size, "is longer than 256 characters");
+    const unsigned char *at = (const unsigned char *)value;
+    for (size_t position = 1; *at != '\0'; position++) {
+        uint32_t cp;
+        size_t length = utf8_next(at, &cp);
+        if (cp >= 0x80 || !is_server_id_char((char)cp)) {
+            char shown[16];
+            describe_char(cp, shown, sizeof shown);
+            snprintf(why, size,
+                     "character %s at position %zu is not allowed: a server id is one component "
+                     "of the alias name alias/SPIRE_SERVER/{TRUST_DOMAIN}/{SERVER_ID}/{KEY_ID}, "
+                     "so it may hold only letters, digits, '_' and '-'",
+                     shown, position);
+            return why;
+        }
+        at += length;
+    }
+    return NULL;
 }
 
 /* AWS tag characters: letters, digits, whitespace and _ . : / = + - @. For

@@ -23,6 +23,8 @@ enum {
 bool rules_region_valid(const char *region);
 
 const char *rules_trust_domain_problem(const char *trust_domain, char *why, size_t size);
+/* A server id is one alias path component: letters, digits, '_' and '-' (no
+ * '/'); the reason names the first other character and its position. */
 const char *rules_server_id_problem(const char *value, char *why, size_t size);
 const char *rules_tag_key_problem(const char *key, char *why, size_t size);
 const char *rules_tag_value_problem(const char *value, char *why, size_t size);

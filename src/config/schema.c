@@ -144,8 +144,8 @@ static const schema_key keys[] = {
      0},
     {"key_identifier_value", SCHEMA_STRING, NULL, rule_server_id, FIELD(key_identifier_value),
      identity_required,
-     "Fixed server id instead of a file: letters, digits, '/', '_' and '-', at most 256 "
-     "characters, not starting with \"alias/aws/\".",
+     "Fixed server id instead of a file: letters, digits, '_' and '-' (no '/': the id is one "
+     "component of the alias name), at most 256 characters.",
      0},
     {"key_policy_file", SCHEMA_STRING, NULL, rule_policy_file, FIELD(key_policy_file), "no",
      "File holding a JSON key policy document for the keys the plugin creates (at most 32768 "
@@ -171,15 +171,21 @@ static const schema_key keys[] = {
     {"log_level", SCHEMA_LOG_LEVEL, "info", NULL, FIELD(log_level), "no",
      "Plugin log level: trace, debug, info, warn or error.", 0},
     {"refresh_aliases_interval", SCHEMA_DURATION, "6h", NULL, FIELD(refresh_aliases_interval_ms),
-     "no", "How often the plugin refreshes its aliases' LastUpdatedDate.", SCHEMA_ADVANCED},
+     "no",
+     "How often the plugin refreshes its aliases' LastUpdatedDate, so that other servers see it "
+     "alive: at most a quarter of stale_alias_age, and at most 42h.",
+     SCHEMA_ADVANCED},
     {"dispose_aliases_interval", SCHEMA_DURATION, "24h", NULL, FIELD(dispose_aliases_interval_ms),
      "no", "How often the plugin scans for stale aliases to delete.", SCHEMA_ADVANCED},
     {"dispose_keys_interval", SCHEMA_DURATION, "48h", NULL, FIELD(dispose_keys_interval_ms), "no",
      "How often the plugin scans for orphaned keys to delete.", SCHEMA_ADVANCED},
     {"stale_alias_age", SCHEMA_DURATION, "336h", NULL, FIELD(stale_alias_age_ms), "no",
-     "An alias not updated for this long is stale: it and its key are deleted.", SCHEMA_ADVANCED},
+     "Judges other servers: an alias of another server not updated for this long is stale, and "
+     "this server deletes it and its key. At least 168h (7 days).",
+     SCHEMA_ADVANCED},
     {"orphan_key_age", SCHEMA_DURATION, "48h", NULL, FIELD(orphan_key_age_ms), "no",
-     "A key of this trust domain without an alias and older than this is deleted.",
+     "Judges other servers: a key of this trust domain (any server's) without an alias and older "
+     "than this is deleted by this server. At least 24h.",
      SCHEMA_ADVANCED},
 };
 
@@ -326,7 +332,8 @@ static const char *expected_text(schema_type type)
     }
 }
 
-static void apply_key(const schema_key *key, const hcl_item *item, plugin_config *config,
+/* Applies one configured key; false when it added a note. */
+static bool apply_key(const schema_key *key, const hcl_item *item, plugin_config *config,
                       config_notes *notes)
 {
     char where[WHERE_SIZE], why[WHY_SIZE];
@@ -335,23 +342,24 @@ static void apply_key(const schema_key *key, const hcl_item *item, plugin_config
     if (value->kind != kind_for(key->type)) {
         config_notes_add(notes, "%s: expected %s, found %s", where, expected_text(key->type),
                          hcl_kind_name(value->kind));
-        return;
+        return false;
     }
     if (value->kind == HCL_STRING && value->as.string[0] == '\0')
-        return; /* "" means unset, as with hcl decoding into Go strings */
+        return true; /* "" means unset, as with hcl decoding into Go strings */
     if (key->rule != NULL && !key->rule(value, where, config, notes))
-        return;
+        return false;
     if (key->field == SCHEMA_NO_FIELD) {
         if (key->type == SCHEMA_STRING_MAP)
             store_tags(value, config);
     } else if (value->kind == HCL_STRING) {
         if (store_text(key, value->as.string, config, why, sizeof why) != NULL)
-            fail(notes, where, why);
+            return fail(notes, where, why);
     } else if (value->kind == HCL_INT) {
         *(int *)field_of(config, key) = (int)value->as.integer; /* range checked by its rule */
     } else if (value->kind == HCL_BOOL) {
         *(bool *)field_of(config, key) = value->as.boolean;
     }
+    return true;
 }
 
 /* --- rules across keys ------------------------------------------------------------------- */
@@ -419,6 +427,131 @@ static void check_server_identity(const found_keys *found, plugin_config *config
     }
 }
 
+/* --- bounds on the settings that judge other servers ----------------------------------
+ * stale_alias_age and orphan_key_age decide when this server deletes *other*
+ * servers' aliases and keys; refresh_aliases_interval decides whether other
+ * servers see this one as alive. Each is bounded so that no one server's
+ * settings can prune a live peer. */
+
+#define HOUR_MS (3600LL * 1000)
+
+/* "42h", "1h30m", "90s", "1.500s": a duration in Go's syntax, for notes. */
+static void format_duration(int64_t ms, char *out, size_t size)
+{
+    long long hours = ms / HOUR_MS, minutes = ms / 60000 % 60, seconds = ms / 1000 % 60;
+    long long millis = ms % 1000;
+    char h[24] = "", m[24] = "", sec[48] = "";
+    if (hours > 0)
+        snprintf(h, sizeof h, "%lldh", hours);
+    if (minutes > 0)
+        snprintf(m, sizeof m, "%lldm", minutes);
+    if (millis > 0)
+        snprintf(sec, sizeof sec, "%lld.%03llds", seconds, millis);
+    else if (seconds > 0 || ms == 0)
+        snprintf(sec, sizeof sec, "%llds", seconds);
+    snprintf(out, size, "%s%s%s", h, m, sec);
+}
+
+/* How a duration key reads in a note: `key "NAME" at L:C` and its value as
+ * written, or the key's name and its default. */
+typedef struct {
+    char where[WHERE_SIZE];
+    char value[RULES_SHOWN_SIZE + 24];
+} shown_setting;
+
+static void show_setting(const found_keys *found, const char *name, shown_setting *out)
+{
+    const hcl_item *item = found_item(found, name);
+    const char *text = string_of(item);
+    if (text != NULL) {
+        char shown[RULES_SHOWN_SIZE];
+        snprintf(out->where, sizeof out->where, "key \"%s\" at %d:%d", name, item->line,
+                 item->column);
+        snprintf(out->value, sizeof out->value, "\"%s\"", rules_shown(text, shown));
+    } else {
+        snprintf(out->where, sizeof out->where, "%s", name);
+        snprintf(out->value, sizeof out->value, "%s, the default", schema_find(name)->default_text);
+    }
+}
+
+static bool stale_alias_age_in_bounds(const found_keys *found, const plugin_config *config,
+                                      config_notes *notes)
+{
+    if (config->stale_alias_age_ms >= CONFIG_MIN_STALE_ALIAS_AGE_MS)
+        return true;
+    shown_setting stale;
+    show_setting(found, "stale_alias_age", &stale);
+    config_notes_add(notes,
+                     "%s: %s is less than the minimum of 168h (7 days): this server deletes the "
+                     "aliases and keys of other servers whose aliases were not refreshed for "
+                     "stale_alias_age, so a shorter age could delete the keys of live servers",
+                     stale.where, stale.value);
+    return false;
+}
+
+static void check_orphan_key_age(const found_keys *found, const plugin_config *config,
+                                 config_notes *notes)
+{
+    if (config->orphan_key_age_ms >= CONFIG_MIN_ORPHAN_KEY_AGE_MS)
+        return;
+    shown_setting orphan;
+    show_setting(found, "orphan_key_age", &orphan);
+    config_notes_add(notes,
+                     "%s: %s is less than the minimum of 24h: this server deletes the unaliased "
+                     "keys of its trust domain, other servers' included, once they are older "
+                     "than orphan_key_age, so a shorter age could delete a key another server "
+                     "has just created and not yet aliased",
+                     orphan.where, orphan.value);
+}
+
+/* At most a quarter of this server's stale_alias_age, and of the shortest one
+ * any server may use (168h): every peer must see several refreshes within its
+ * own stale_alias_age, or it takes this server's live keys for a dead one's. */
+static void check_refresh_interval(const found_keys *found, const plugin_config *config,
+                                   config_notes *notes)
+{
+    int64_t own_limit = config->stale_alias_age_ms / CONFIG_REFRESHES_PER_STALE_AGE;
+    int64_t fleet_limit = CONFIG_MIN_STALE_ALIAS_AGE_MS / CONFIG_REFRESHES_PER_STALE_AGE;
+    if (config->refresh_aliases_interval_ms <= own_limit &&
+        config->refresh_aliases_interval_ms <= fleet_limit)
+        return;
+    shown_setting refresh, stale;
+    show_setting(found, "refresh_aliases_interval", &refresh);
+    show_setting(found, "stale_alias_age", &stale);
+    char limit[32];
+    if (config->refresh_aliases_interval_ms > own_limit) {
+        format_duration(own_limit, limit, sizeof limit);
+        config_notes_add(notes,
+                         "%s: %s is more than a quarter of stale_alias_age = %s (at most %s): "
+                         "servers delete the keys of a server whose aliases were not refreshed "
+                         "for their stale_alias_age, so every server must refresh several times "
+                         "within it",
+                         refresh.where, refresh.value, stale.value, limit);
+    } else {
+        format_duration(fleet_limit, limit, sizeof limit);
+        config_notes_add(notes,
+                         "%s: %s is more than %s, a quarter of the shortest stale_alias_age any "
+                         "server may use (168h): other servers delete the keys of a server "
+                         "whose aliases were not refreshed for their stale_alias_age, so every "
+                         "server must refresh several times within it",
+                         refresh.where, refresh.value, limit);
+    }
+}
+
+/* Checks the bounds of the keys that applied cleanly (a key with a note of
+ * its own already is not judged again). */
+static void check_fleet_bounds(const found_keys *found, const bool *applied,
+                               const plugin_config *config, config_notes *notes)
+{
+    bool stale_ok = applied[schema_find("stale_alias_age") - keys];
+    if (stale_ok)
+        stale_ok = stale_alias_age_in_bounds(found, config, notes);
+    if (applied[schema_find("orphan_key_age") - keys])
+        check_orphan_key_age(found, config, notes);
+    if (stale_ok && applied[schema_find("refresh_aliases_interval") - keys])
+        check_refresh_interval(found, config, notes);
+}
+
 /* --- the walk ------------------------------------------------------------------------------ */
 
 static void note_unknown(const hcl_item *item, config_notes *notes)
@@ -469,11 +602,15 @@ void schema_apply(const hcl_value *body, plugin_config *config, bool region_opti
 {
     found_keys found = {0};
     bool conflict[KEY_COUNT] = {0};
+    bool applied[KEY_COUNT];
     collect(body, &found, conflict, notes);
-    for (size_t i = 0; i < KEY_COUNT; i++)
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        applied[i] = !conflict[i];
         if (found.item[i] != NULL && !conflict[i])
-            apply_key(&keys[i], found.item[i], config, notes);
+            applied[i] = apply_key(&keys[i], found.item[i], config, notes);
+    }
     check_credentials(&found, notes);
     check_region(&found, region_optional, notes);
     check_server_identity(&found, config, notes);
+    check_fleet_bounds(&found, applied, config, notes);
 }

@@ -1,8 +1,10 @@
-/* Deletion queue worker (see deletion_queue.h): one thread, a bounded list of
- * keys each with its next due time, condition-variable waits on the
- * monotonic clock, exponential backoff between attempts. */
+/* Deletion queue worker (see deletion_queue.h for what may be deleted): one
+ * thread, a bounded list of keys each with its next due time,
+ * condition-variable waits on the monotonic clock, exponential backoff
+ * between attempts. */
 #include "keymanager/deletion_queue.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,12 +13,15 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "keymanager/kms_truth.h"
 
 enum {
     QUEUE_CAPACITY = 1024,
     PENDING_WINDOW_DAYS = 7,
     CALL_TIMEOUT_MS = 30000,
+    ALIASED_CHECKS = 9, /* checks of a key KMS shows aliased: about 4 minutes of backoff */
 };
+static const int64_t DEFAULT_SETTLE_MS = 5 * 60 * 1000;
 static const int64_t BACKOFF_BASE_MS = 1000;
 static const int64_t BACKOFF_CAP_MS = 5 * 60 * 1000;
 
@@ -26,13 +31,12 @@ typedef struct {
     char *key_id;
     char *reason;
     int attempts;
+    int aliased_checks; /* checks that found an alias targeting the key */
     int64_t due_ms;
 } pending_key;
 
 struct deletion_queue {
-    kms_client *kms;
-    deletion_is_live_fn is_live;
-    void *ctx;
+    deletion_queue_options options;
     pthread_mutex_t lock;
     pthread_cond_t changed;
     pending_key keys[QUEUE_CAPACITY];
@@ -43,7 +47,9 @@ struct deletion_queue {
     pthread_t thread;
 };
 
-typedef enum { OUTCOME_DONE, OUTCOME_RETRY } outcome;
+/* A check's or an attempt's result: the key leaves the queue, comes back
+ * after a backoff, or (checks only) may be scheduled for deletion now. */
+typedef enum { OUTCOME_DONE, OUTCOME_RETRY, OUTCOME_UNUSED } outcome;
 
 static int64_t now_ms(void)
 {
@@ -94,17 +100,73 @@ static bool insert_locked(deletion_queue *queue, pending_key *key)
     return true;
 }
 
-static outcome schedule_deletion(deletion_queue *queue, const pending_key *key)
+/* KMS showed aliases targeting the key: tell the owner (it may follow its
+ * own alias), then check again later while KMS may still be settling. */
+static outcome keep_aliased(deletion_queue *queue, pending_key *key, const aws_call_ctx *ctx,
+                            const kms_alias *aliases, size_t count)
 {
-    if (queue->is_live != NULL && queue->is_live(queue->ctx, key->key_id)) {
-        log_write(LOG_INFO, MODULE, "Key not deleted: one of our aliases targets it", "key_arn",
-                  key->key_id, LOG_END);
+    char listed[24];
+    snprintf(listed, sizeof listed, "%zu", count);
+    for (size_t i = 0; queue->options.aliased != NULL && i < count; i++)
+        queue->options.aliased(queue->options.ctx, ctx, aliases[i].alias_name);
+    key->aliased_checks++;
+    if (key->aliased_checks < ALIASED_CHECKS) {
+        log_write(LOG_INFO, MODULE,
+                  "Key not deleted: KMS shows an alias targeting it; will check again", "key_arn",
+                  key->key_id, "alias_name", aliases[0].alias_name, "aliases", listed, "reason",
+                  key->reason, LOG_END);
+        return OUTCOME_RETRY;
+    }
+    log_write(LOG_WARN, MODULE,
+              "Key kept: KMS shows an alias targeting it (the orphan sweep owns it if it stays "
+              "unaliased)",
+              "key_arn", key->key_id, "alias_name", aliases[0].alias_name, "aliases", listed,
+              "reason", key->reason, LOG_END);
+    return OUTCOME_DONE;
+}
+
+/* The rule's check (deletion_queue.h): our cache, then KMS's alias listing.
+ * OUTCOME_UNUSED when KMS shows no alias targets the key. */
+static outcome check_unused(deletion_queue *queue, pending_key *key, const aws_call_ctx *ctx)
+{
+    if (queue->options.is_live != NULL && queue->options.is_live(queue->options.ctx, key->key_id)) {
+        log_write(LOG_INFO, MODULE, "Key not deleted: this server still uses it", "key_arn",
+                  key->key_id, "reason", key->reason, LOG_END);
         return OUTCOME_DONE;
     }
+    kms_alias *aliases = NULL;
+    size_t count = 0;
+    aws_error err;
+    if (kms_truth_aliases_of_key(queue->options.kms, ctx, key->key_id, &aliases, &count, NULL,
+                                 &err) != 0) {
+        if (err.status == AWS_ERR_NOT_FOUND) {
+            log_write(LOG_WARN, MODULE, "Key to delete does not exist", "key_arn", key->key_id,
+                      LOG_END);
+            return OUTCOME_DONE;
+        }
+        char cause[1300];
+        snprintf(cause, sizeof cause, "%s: %s",
+                 err.code[0] ? err.code : aws_status_name(err.status), err.message);
+        log_write(LOG_WARN, MODULE,
+                  "Key not deleted yet: KMS could not show that no alias targets it; will retry",
+                  "key_arn", key->key_id, "error", cause, LOG_END);
+        return OUTCOME_RETRY;
+    }
+    outcome verdict = count > 0 ? keep_aliased(queue, key, ctx, aliases, count) : OUTCOME_UNUSED;
+    free(aliases);
+    return verdict;
+}
+
+static outcome schedule_deletion(deletion_queue *queue, pending_key *key)
+{
     aws_call_ctx ctx = {.deadline_ms = now_ms() + CALL_TIMEOUT_MS, .cancelled = &queue->cancel};
+    outcome unused = check_unused(queue, key, &ctx);
+    if (unused != OUTCOME_UNUSED)
+        return unused;
     aws_error err;
     aws_error_clear(&err);
-    if (kms_schedule_key_deletion(queue->kms, &ctx, key->key_id, PENDING_WINDOW_DAYS, &err) == 0) {
+    if (kms_schedule_key_deletion(queue->options.kms, &ctx, key->key_id, PENDING_WINDOW_DAYS,
+                                  &err) == 0) {
         log_write(LOG_INFO, MODULE, "Key scheduled for deletion", "key_arn", key->key_id, "reason",
                   key->reason, LOG_END);
         return OUTCOME_DONE;
@@ -189,14 +251,25 @@ static void *worker(void *arg)
     return NULL;
 }
 
-deletion_queue *deletion_queue_start(kms_client *kms, deletion_is_live_fn is_live, void *ctx)
+int64_t deletion_queue_settle_ms(void)
+{
+    const char *text = getenv("KM_ALIAS_SETTLE_MS");
+    if (text == NULL || text[0] == '\0')
+        return DEFAULT_SETTLE_MS;
+    char *end = NULL;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0' || value < 0)
+        return DEFAULT_SETTLE_MS;
+    return value;
+}
+
+deletion_queue *deletion_queue_start(const deletion_queue_options *options)
 {
     deletion_queue *queue = calloc(1, sizeof *queue);
     if (queue == NULL)
         return NULL;
-    queue->kms = kms;
-    queue->is_live = is_live;
-    queue->ctx = ctx;
+    queue->options = *options;
     atomic_init(&queue->cancel, false);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -215,9 +288,15 @@ deletion_queue *deletion_queue_start(kms_client *kms, deletion_is_live_fn is_liv
 
 bool deletion_queue_push(deletion_queue *queue, const char *key_id, const char *reason)
 {
+    return deletion_queue_push_after(queue, key_id, reason, 0);
+}
+
+bool deletion_queue_push_after(deletion_queue *queue, const char *key_id, const char *reason,
+                               int64_t delay_ms)
+{
     pending_key key = {.key_id = strdup(key_id),
                        .reason = strdup(reason != NULL ? reason : ""),
-                       .due_ms = now_ms()};
+                       .due_ms = now_ms() + (delay_ms > 0 ? delay_ms : 0)};
     if (key.key_id == NULL || key.reason == NULL) {
         pending_free(&key);
         log_write(LOG_ERROR, MODULE, "Out of memory: key will not be deleted", "key_arn", key_id,

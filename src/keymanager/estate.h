@@ -16,15 +16,15 @@
 #include <stdint.h>
 
 #include "aws/kms.h"
+#include "config/config.h"
 
 #define ESTATE_HOUR_MS 3600000LL
 #define ESTATE_DAY_MS  (24 * ESTATE_HOUR_MS)
-/* The plugin's defaults (stale_alias_age 336h, orphan_key_age 48h) and the
- * bounds below which one server could prune live peers. */
+/* The plugin's defaults (stale_alias_age 336h, orphan_key_age 48h); the
+ * bounds below which one server could prune live peers are the plugin's own
+ * (CONFIG_MIN_STALE_ALIAS_AGE_MS, CONFIG_MIN_ORPHAN_KEY_AGE_MS in config.h). */
 #define ESTATE_DEFAULT_STALE_ALIAS_AGE_MS (14 * ESTATE_DAY_MS)
 #define ESTATE_DEFAULT_ORPHAN_KEY_AGE_MS  (48 * ESTATE_HOUR_MS)
-#define ESTATE_MIN_STALE_ALIAS_AGE_MS     (7 * ESTATE_DAY_MS)
-#define ESTATE_MIN_ORPHAN_KEY_AGE_MS      (24 * ESTATE_HOUR_MS)
 /* KMS's price of a customer managed key (not pending deletion), per month. */
 #define ESTATE_DEFAULT_PRICE_USD 1.0
 

@@ -14,9 +14,9 @@
 
 #include "keymanager/estate.h"
 #include "keymanager/fleet_internal.h"
+#include "keymanager/kms_truth.h"
 #include "keymanager/naming.h"
 
-#define ALIAS_PAGE_LIMIT 100
 
 static double wall_now(const estate_prune_options *options)
 {
@@ -52,32 +52,27 @@ typedef struct {
     double last_updated;   /* its LastUpdatedDate */
 } key_aliases;
 
-/* Lists the aliases that target key_id (every page); alias_name may be NULL. */
+/* What KMS shows of the aliases that target key_id (kms_truth: every page,
+ * bounded); alias_name may be NULL. */
 static int aliases_of_key(const estate_prune_options *options, const char *key_id,
                           const char *alias_name, key_aliases *out, aws_error *err)
 {
-    char marker[sizeof((kms_alias_page *)0)->next_marker] = "";
     memset(out, 0, sizeof *out);
-    for (;;) {
-        kms_alias_page page = {0};
-        if (kms_list_aliases(options->kms, options->call, key_id, marker[0] ? marker : NULL,
-                             ALIAS_PAGE_LIMIT, &page, err) != 0)
-            return -1;
-        for (size_t i = 0; i < page.count; i++) {
-            const kms_alias *alias = &page.aliases[i];
-            if (out->first_alias[0] == '\0')
-                snprintf(out->first_alias, sizeof out->first_alias, "%s", alias->alias_name);
-            if (alias_name != NULL && strcmp(alias->alias_name, alias_name) == 0) {
-                out->has_alias = true;
-                out->last_updated = alias->last_updated_date;
-            }
+    kms_alias *aliases = NULL;
+    size_t count = 0;
+    if (kms_truth_aliases_of_key(options->kms, options->call, key_id, &aliases, &count, NULL,
+                                 err) != 0)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        if (out->first_alias[0] == '\0')
+            snprintf(out->first_alias, sizeof out->first_alias, "%s", aliases[i].alias_name);
+        if (alias_name != NULL && strcmp(aliases[i].alias_name, alias_name) == 0) {
+            out->has_alias = true;
+            out->last_updated = aliases[i].last_updated_date;
         }
-        bool more = page.truncated && page.next_marker[0] != '\0';
-        snprintf(marker, sizeof marker, "%s", page.next_marker);
-        kms_alias_page_clear(&page);
-        if (!more)
-            return 0;
     }
+    free(aliases);
+    return 0;
 }
 
 /* ---- delete-alias ------------------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "keymanager/estate.h"
+#include "keymanager/listing.h"
 #include "keymanager/naming.h"
 
 #define ALIAS_PAGE_LIMIT 100  /* ListAliases maximum */
@@ -60,22 +61,25 @@ static int add_key_page(scan_state *scan, const kms_key_page *page, aws_error *e
 
 static int list_keys(scan_state *scan, aws_error *err)
 {
-    char marker[sizeof((kms_key_page *)0)->next_marker] = "";
-    for (;;) {
+    listing_cursor cursor;
+    listing_start(&cursor, "ListKeys");
+    listing_step step = LISTING_MORE;
+    int rc = 0;
+    while (rc == 0 && step == LISTING_MORE) {
         kms_key_page page = {0};
         scan->calls.list_keys++;
-        if (kms_list_keys(scan->options->kms, scan->options->call, marker[0] ? marker : NULL,
-                          KEY_PAGE_LIMIT, &page, err) != 0)
-            return -1;
-        int rc = add_key_page(scan, &page, err);
-        bool more = page.truncated && page.next_marker[0] != '\0';
-        snprintf(marker, sizeof marker, "%s", page.next_marker);
+        rc = kms_list_keys(scan->options->kms, scan->options->call, listing_marker(&cursor),
+                           KEY_PAGE_LIMIT, &page, err);
+        if (rc == 0)
+            rc = add_key_page(scan, &page, err);
+        if (rc == 0)
+            step = listing_advance(&cursor, page.truncated, page.next_marker, err);
         kms_key_page_clear(&page);
         scan->progress.keys_listed = scan->key_count;
         report(scan);
-        if (rc != 0 || !more)
-            return rc;
     }
+    listing_end(&cursor);
+    return rc == 0 && step == LISTING_DONE ? 0 : -1;
 }
 
 static int add_alias(scan_state *scan, const kms_alias *alias)
@@ -99,28 +103,38 @@ static int add_alias(scan_state *scan, const kms_alias *alias)
     return 0;
 }
 
+static int add_alias_page(scan_state *scan, const kms_alias_page *page, aws_error *err)
+{
+    for (size_t i = 0; i < page->count; i++) {
+        if (add_alias(scan, &page->aliases[i]) != 0) {
+            out_of_memory(err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int list_aliases(scan_state *scan, aws_error *err)
 {
-    char marker[sizeof((kms_alias_page *)0)->next_marker] = "";
-    for (;;) {
+    listing_cursor cursor;
+    listing_start(&cursor, "ListAliases");
+    listing_step step = LISTING_MORE;
+    int rc = 0;
+    while (rc == 0 && step == LISTING_MORE) {
         kms_alias_page page = {0};
         scan->calls.list_aliases++;
-        if (kms_list_aliases(scan->options->kms, scan->options->call, NULL,
-                             marker[0] ? marker : NULL, ALIAS_PAGE_LIMIT, &page, err) != 0)
-            return -1;
-        int rc = 0;
-        for (size_t i = 0; i < page.count && rc == 0; i++)
-            rc = add_alias(scan, &page.aliases[i]);
-        if (rc != 0)
-            out_of_memory(err);
-        bool more = page.truncated && page.next_marker[0] != '\0';
-        snprintf(marker, sizeof marker, "%s", page.next_marker);
+        rc = kms_list_aliases(scan->options->kms, scan->options->call, NULL,
+                              listing_marker(&cursor), ALIAS_PAGE_LIMIT, &page, err);
+        if (rc == 0)
+            rc = add_alias_page(scan, &page, err);
+        if (rc == 0)
+            step = listing_advance(&cursor, page.truncated, page.next_marker, err);
         kms_alias_page_clear(&page);
         scan->progress.aliases_listed = scan->alias_count;
         report(scan);
-        if (rc != 0 || !more)
-            return rc;
     }
+    listing_end(&cursor);
+    return rc == 0 && step == LISTING_DONE ? 0 : -1;
 }
 
 static int compare_strings(const void *a, const void *b)

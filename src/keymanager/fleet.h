@@ -4,11 +4,14 @@
  *                    alias still points where our cache says)
  *   dispose aliases  every dispose_aliases_interval: aliases of this trust
  *                    domain, other servers, LastUpdatedDate older than
- *                    stale_alias_age -> DeleteAlias + queue key deletion
+ *                    stale_alias_age -> read again, DeleteAlias + queue key
+ *                    deletion
  *   dispose keys     every dispose_keys_interval: enabled keys of this trust
  *                    domain (by Description) with no alias, older than
  *                    orphan_key_age -> queue deletion
- * All tasks stop promptly on fleet_stop. */
+ * What may be deleted, and when KMS is read again first: deletion_queue.h.
+ * A listing KMS does not complete (error, loop, page cap) ends the run
+ * without judging anything. All tasks stop promptly on fleet_stop. */
 #ifndef KM_FLEET_H
 #define KM_FLEET_H
 
@@ -28,8 +31,10 @@ typedef struct {
 typedef int (*fleet_own_aliases_fn)(void *ctx, fleet_alias **aliases, size_t *count);
 
 /* Optional: told when refresh finds one of our aliases now targets another key
- * (a replica sharing our server id rotated it); the alias is left as it is. */
-typedef void (*fleet_alias_moved_fn)(void *ctx, const char *alias_name, const char *new_key_id);
+ * (a replica sharing our server id rotated it); the alias is left as it is.
+ * Called outside the alias lock; call carries the fleet's stop flag. */
+typedef void (*fleet_alias_moved_fn)(void *ctx, const aws_call_ctx *call, const char *alias_name,
+                                     const char *new_key_id);
 
 typedef struct {
     kms_client *kms;

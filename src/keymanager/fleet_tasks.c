@@ -1,20 +1,25 @@
 /* One run of each fleet task (refresh aliases, dispose aliases, dispose keys)
  * against KMS, counting the calls it makes. A failed call is logged and the
- * run goes on with the next item, or ends when a listing failed; the next
- * period retries. Every loop stops early once the stop flag is up. */
+ * run goes on with the next item, or ends when a listing failed or could not
+ * be completed (listing.h); the next period retries. Every loop stops early
+ * once the stop flag is up. What may be deleted: deletion_queue.h. */
 #include "keymanager/fleet_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/http.h"
 #include "common/log.h"
+#include "keymanager/kms_truth.h"
+#include "keymanager/listing.h"
 #include "keymanager/naming.h"
 
-#define MODULE              "fleet"
-#define ALIAS_PAGE_LIMIT    100  /* ListAliases maximum */
-#define KEY_PAGE_LIMIT      1000 /* ListKeys maximum */
-#define DELETION_REASON_MAX 512
+#define MODULE                   "fleet"
+#define ALIAS_PAGE_LIMIT         100  /* ListAliases maximum */
+#define KEY_PAGE_LIMIT           1000 /* ListKeys maximum */
+#define DELETION_REASON_MAX      512
+#define REFRESH_WRITE_TIMEOUT_MS 10000
 
 /* ---- shared helpers ------------------------------------------------------ */
 
@@ -23,11 +28,12 @@ static bool stopping(const fleet_run_env *env)
     return env->call->cancelled != NULL && atomic_load(env->call->cancelled);
 }
 
-/* Counts the call just made; logs it when it failed. Returns rc. */
-static int counted(fleet_run_stats *stats, int rc, const char *operation, const char *subject,
-                   const aws_error *err)
+/* Counts calls KMS calls just made for one step; logs the step when it
+ * failed. Returns rc. */
+static int counted_calls(fleet_run_stats *stats, unsigned calls, int rc, const char *operation,
+                         const char *subject, const aws_error *err)
 {
-    stats->calls++;
+    stats->calls += calls;
     if (rc != 0) {
         stats->failures++;
         if (err->status != AWS_ERR_CANCELLED) {
@@ -39,6 +45,13 @@ static int counted(fleet_run_stats *stats, int rc, const char *operation, const 
     return rc;
 }
 
+/* Counts the call just made; logs it when it failed. Returns rc. */
+static int counted(fleet_run_stats *stats, int rc, const char *operation, const char *subject,
+                   const aws_error *err)
+{
+    return counted_calls(stats, 1, rc, operation, subject, err);
+}
+
 static char *copy_string(const char *text) { return strdup(text ? text : ""); }
 
 /* ---- every alias of the account ------------------------------------------ */
@@ -47,7 +60,6 @@ typedef struct {
     char *name;
     char *target; /* "" when the alias has no target */
     double last_updated;
-    bool deleted; /* deleted by this run */
 } alias_entry;
 
 typedef struct {
@@ -78,7 +90,7 @@ static bool alias_list_append(alias_list *list, const kms_alias *alias)
         list->capacity = capacity;
     }
     alias_entry entry = {copy_string(alias->alias_name), copy_string(alias->target_key_id),
-                         alias->last_updated_date, false};
+                         alias->last_updated_date};
     if (entry.name == NULL || entry.target == NULL) {
         free(entry.name);
         free(entry.target);
@@ -99,29 +111,34 @@ static int append_alias_page(alias_list *list, const kms_alias_page *page)
     return 0;
 }
 
-/* ListAliases, every page, no key filter. */
+/* ListAliases, every page, no key filter. A listing KMS does not complete
+ * counts as a failure: a partial listing must not be judged. */
 static int list_all_aliases(const fleet_run_env *env, fleet_run_stats *stats, alias_list *out)
 {
-    char marker[sizeof((kms_alias_page *)0)->next_marker] = "";
-    for (;;) {
+    listing_cursor cursor;
+    listing_start(&cursor, "ListAliases");
+    int rc = 0;
+    listing_step step = LISTING_MORE;
+    while (rc == 0 && step == LISTING_MORE) {
         if (stopping(env)) {
-            return -1;
+            rc = -1;
+            break;
         }
         kms_alias_page page = {0};
         aws_error err = {0};
-        int rc = kms_list_aliases(env->options->kms, env->call, NULL, marker[0] ? marker : NULL,
-                                  ALIAS_PAGE_LIMIT, &page, &err);
-        if (counted(stats, rc, "ListAliases", NULL, &err) != 0) {
-            return -1;
+        rc = kms_list_aliases(env->options->kms, env->call, NULL, listing_marker(&cursor),
+                              ALIAS_PAGE_LIMIT, &page, &err);
+        if (counted(stats, rc, "ListAliases", NULL, &err) == 0)
+            rc = append_alias_page(out, &page);
+        if (rc == 0) {
+            step = listing_advance(&cursor, page.truncated, page.next_marker, &err);
+            if (step == LISTING_BROKEN)
+                rc = counted_calls(stats, 0, -1, "ListAliases", NULL, &err);
         }
-        rc = append_alias_page(out, &page);
-        bool more = page.truncated && page.next_marker[0] != '\0';
-        snprintf(marker, sizeof marker, "%s", page.next_marker);
         kms_alias_page_clear(&page);
-        if (rc != 0 || !more) {
-            return rc;
-        }
     }
+    listing_end(&cursor);
+    return rc;
 }
 
 /* ---- every key of the account -------------------------------------------- */
@@ -147,29 +164,33 @@ static int append_key_page(key_list *list, const kms_key_page *page)
     return 0;
 }
 
-/* ListKeys, every page. */
+/* ListKeys, every page; as list_all_aliases. */
 static int list_all_keys(const fleet_run_env *env, fleet_run_stats *stats, key_list *out)
 {
-    char marker[sizeof((kms_key_page *)0)->next_marker] = "";
-    for (;;) {
+    listing_cursor cursor;
+    listing_start(&cursor, "ListKeys");
+    int rc = 0;
+    listing_step step = LISTING_MORE;
+    while (rc == 0 && step == LISTING_MORE) {
         if (stopping(env)) {
-            return -1;
+            rc = -1;
+            break;
         }
         kms_key_page page = {0};
         aws_error err = {0};
-        int rc = kms_list_keys(env->options->kms, env->call, marker[0] ? marker : NULL,
-                               KEY_PAGE_LIMIT, &page, &err);
-        if (counted(stats, rc, "ListKeys", NULL, &err) != 0) {
-            return -1;
+        rc = kms_list_keys(env->options->kms, env->call, listing_marker(&cursor), KEY_PAGE_LIMIT,
+                           &page, &err);
+        if (counted(stats, rc, "ListKeys", NULL, &err) == 0)
+            rc = append_key_page(out, &page);
+        if (rc == 0) {
+            step = listing_advance(&cursor, page.truncated, page.next_marker, &err);
+            if (step == LISTING_BROKEN)
+                rc = counted_calls(stats, 0, -1, "ListKeys", NULL, &err);
         }
-        rc = append_key_page(out, &page);
-        bool more = page.truncated && page.next_marker[0] != '\0';
-        snprintf(marker, sizeof marker, "%s", page.next_marker);
         kms_key_page_clear(&page);
-        if (rc != 0 || !more) {
-            return rc;
-        }
     }
+    listing_end(&cursor);
+    return rc;
 }
 
 /* ---- refresh aliases ----------------------------------------------------- */
@@ -217,7 +238,11 @@ static char *refresh_locked(const fleet_run_env *env, fleet_run_stats *stats,
                   "alias", alias_name, "cached_key", cached, "current_key", key.key_id, LOG_END);
         moved_to = strdup(key.key_id);
     } else {
-        rc = kms_update_alias(options->kms, env->call, alias_name, key.key_id, &err);
+        /* Not abandoned on stop: a write cancelled on our side may still land
+         * in KMS later, after the lock is released and a rotation moved the
+         * alias. Bounded by its own deadline instead. */
+        aws_call_ctx write = {.deadline_ms = aws_monotonic_ms() + REFRESH_WRITE_TIMEOUT_MS};
+        rc = kms_update_alias(options->kms, &write, alias_name, key.key_id, &err);
         if (counted(stats, rc, "UpdateAlias", alias_name, &err) == 0) {
             stats->refreshed++;
         }
@@ -236,7 +261,7 @@ static void refresh_one(const fleet_run_env *env, fleet_run_stats *stats, const 
         pthread_mutex_unlock(options->alias_lock);
     /* Told outside the lock: following the alias makes KMS calls of its own. */
     if (moved_to != NULL && options->alias_moved != NULL)
-        options->alias_moved(options->alias_moved_ctx, own->alias_name, moved_to);
+        options->alias_moved(options->alias_moved_ctx, env->call, own->alias_name, moved_to);
     free(moved_to);
 }
 
@@ -257,32 +282,68 @@ void fleet_run_refresh_aliases(const fleet_run_env *env, fleet_run_stats *stats)
 
 /* ---- dispose aliases ----------------------------------------------------- */
 
-static bool target_still_aliased(const alias_list *aliases, const char *target)
+/* Right before DeleteAlias: KMS must still show the alias on the key the
+ * listing gave, not refreshed for stale_alias_age. *shared tells whether
+ * another alias targets the same key. */
+static bool still_stale(const fleet_run_env *env, fleet_run_stats *stats, const alias_entry *alias,
+                        bool *shared)
 {
-    for (size_t i = 0; i < aliases->count; i++) {
-        const alias_entry *entry = &aliases->items[i];
-        if (!entry->deleted && strcmp(entry->target, target) == 0) {
-            return true;
-        }
+    const fleet_options *options = env->options;
+    kms_alias *now = NULL;
+    size_t count = 0;
+    unsigned calls = 0;
+    aws_error err = {0};
+    int rc = kms_truth_aliases_of_key(options->kms, env->call, alias->target, &now, &count, &calls,
+                                      &err);
+    if (counted_calls(stats, calls, rc, "ListAliases", alias->name, &err) != 0)
+        return false;
+    bool stale = false;
+    *shared = false;
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(now[i].alias_name, alias->name) != 0)
+            *shared = true;
+        else
+            stale = fleet_alias_is_stale(
+                now[i].alias_name, now[i].target_key_id, now[i].last_updated_date,
+                options->trust_domain, options->server_id, env->now_s, options->stale_alias_age_ms);
+    }
+    free(now);
+    if (!stale)
+        log_write(LOG_INFO, MODULE, "stale alias changed since the listing; left alone", "alias",
+                  alias->name, "key_id", alias->target, LOG_END);
+    return stale;
+}
+
+/* DeleteAlias; true when the alias may be gone: deleted, already gone, or an
+ * unknown outcome (the deletion queue's check decides about its key). */
+static bool delete_alias(const fleet_run_env *env, fleet_run_stats *stats, const alias_entry *alias)
+{
+    aws_error err = {0};
+    int rc = kms_delete_alias(env->options->kms, env->call, alias->name, &err);
+    if (counted(stats, rc, "DeleteAlias", alias->name, &err) == 0) {
+        stats->disposed++;
+        log_write(LOG_INFO, MODULE, "deleted stale alias of another server", "alias", alias->name,
+                  "key_id", alias->target, LOG_END);
+        return true;
+    }
+    if (err.status == AWS_ERR_NOT_FOUND || kms_truth_outcome_unknown(&err)) {
+        log_write(LOG_WARN, MODULE,
+                  "stale alias may be gone (DeleteAlias outcome unknown, or not found); its key "
+                  "is queued and the deletion queue's check decides",
+                  "alias", alias->name, "key_id", alias->target, LOG_END);
+        return true;
     }
     return false;
 }
 
-static void dispose_alias(const fleet_run_env *env, fleet_run_stats *stats, alias_list *aliases,
-                          alias_entry *alias)
+static void dispose_alias(const fleet_run_env *env, fleet_run_stats *stats,
+                          const alias_entry *alias)
 {
-    aws_error err = {0};
-    int rc = kms_delete_alias(env->options->kms, env->call, alias->name, &err);
-    if (counted(stats, rc, "DeleteAlias", alias->name, &err) != 0) {
+    bool shared = false;
+    if (!still_stale(env, stats, alias, &shared) || !delete_alias(env, stats, alias))
         return;
-    }
-    alias->deleted = true;
-    log_write(LOG_INFO, MODULE, "deleted stale alias of another server", "alias", alias->name,
-              "key_id", alias->target, LOG_END);
-    stats->disposed++;
-    if (target_still_aliased(aliases, alias->target)) {
+    if (shared)
         return; /* the key stays while another alias targets it */
-    }
     char reason[DELETION_REASON_MAX];
     snprintf(reason, sizeof reason, "its alias %s was stale", alias->name);
     deletion_queue_push(env->options->deletions, alias->target, reason);
@@ -299,7 +360,7 @@ void fleet_run_dispose_aliases(const fleet_run_env *env, fleet_run_stats *stats)
             if (fleet_alias_is_stale(alias->name, alias->target, alias->last_updated,
                                      options->trust_domain, options->server_id, env->now_s,
                                      options->stale_alias_age_ms)) {
-                dispose_alias(env, stats, &aliases, alias);
+                dispose_alias(env, stats, alias);
             }
         }
     }

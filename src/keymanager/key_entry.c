@@ -14,6 +14,38 @@ void key_fingerprint(const uint8_t *data, size_t len, char out[65])
         snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
+km_key_type key_type_for_spec(kms_key_spec spec)
+{
+    switch (spec) {
+    case KMS_KEY_SPEC_ECC_NIST_P256:
+        return KM_KEY_TYPE_EC_P256;
+    case KMS_KEY_SPEC_ECC_NIST_P384:
+        return KM_KEY_TYPE_EC_P384;
+    case KMS_KEY_SPEC_RSA_2048:
+        return KM_KEY_TYPE_RSA_2048;
+    case KMS_KEY_SPEC_RSA_4096:
+        return KM_KEY_TYPE_RSA_4096;
+    default:
+        return KM_KEY_TYPE_UNSPECIFIED;
+    }
+}
+
+kms_key_spec key_spec_for_type(km_key_type type)
+{
+    switch (type) {
+    case KM_KEY_TYPE_EC_P256:
+        return KMS_KEY_SPEC_ECC_NIST_P256;
+    case KM_KEY_TYPE_EC_P384:
+        return KMS_KEY_SPEC_ECC_NIST_P384;
+    case KM_KEY_TYPE_RSA_2048:
+        return KMS_KEY_SPEC_RSA_2048;
+    case KM_KEY_TYPE_RSA_4096:
+        return KMS_KEY_SPEC_RSA_4096;
+    default:
+        return KMS_KEY_SPEC_UNKNOWN;
+    }
+}
+
 static void entry_free(key_entry *entry)
 {
     free(entry->spire_id);
@@ -165,8 +197,7 @@ bool key_cache_owns_alias(key_cache *cache, const char *spire_id, const char *al
     return owned;
 }
 
-/* key_id names entry's key: its ARN, its UUID, or an ARN ending "key/<UUID>". */
-static bool names_key(const key_entry *entry, const char *key_id)
+bool key_entry_names(const key_entry *entry, const char *key_id)
 {
     if (strcmp(entry->arn, key_id) == 0 || strcmp(entry->kms_key_id, key_id) == 0)
         return true;
@@ -182,7 +213,7 @@ bool key_cache_targets(key_cache *cache, const char *key_id)
     pthread_rwlock_rdlock(&cache->lock);
     bool live = false;
     for (size_t i = 0; !live && i < cache->count; i++)
-        live = names_key(cache->entries[i], key_id);
+        live = key_entry_names(cache->entries[i], key_id);
     pthread_rwlock_unlock(&cache->lock);
     return live;
 }

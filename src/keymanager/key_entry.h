@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aws/kms.h"
 #include "keymanager/keymanager.h"
 
 typedef struct key_entry {
@@ -34,6 +35,10 @@ key_entry *key_entry_ref(key_entry *entry);
 void key_entry_release(key_entry *entry); /* NULL is fine */
 /* Releases each entry and frees the array. */
 void key_entries_release(key_entry **entries, size_t count);
+/* SPIRE key type <-> KMS key spec (KM_KEY_TYPE_UNSPECIFIED / KMS_KEY_SPEC_UNKNOWN
+ * for the others). */
+km_key_type key_type_for_spec(kms_key_spec spec);
+kms_key_spec key_spec_for_type(km_key_type type);
 /* Lowercase hex SHA-256 of data. */
 void key_fingerprint(const uint8_t *data, size_t len, char out[65]);
 
@@ -58,6 +63,8 @@ void key_cache_add_stale_alias(key_cache *cache, const char *alias_name);
 /* Whether alias_name already exists in KMS as far as we know (an entry for
  * spire_id, or a stale alias). */
 bool key_cache_owns_alias(key_cache *cache, const char *spire_id, const char *alias_name);
+/* Whether key_id (a key UUID, its ARN, or an ARN ending "key/UUID") names entry's key. */
+bool key_entry_names(const key_entry *entry, const char *key_id);
 /* Whether an entry targets key_id (a key UUID or ARN). */
 bool key_cache_targets(key_cache *cache, const char *key_id);
 /* A referenced copy of all entries (release with key_entries_release). */

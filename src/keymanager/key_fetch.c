@@ -12,6 +12,7 @@
 #include "aws/retry.h"
 #include "common/log.h"
 #include "keymanager/km_status.h"
+#include "keymanager/listing.h"
 #include "keymanager/naming.h"
 
 #define MODULE "keymanager"
@@ -129,49 +130,35 @@ static bool consider_alias(const key_fetch_options *options, const kms_alias *al
     return true;
 }
 
+/* ListAliases, every page (bounded: listing.h), keeping our aliases. */
 static int list_own_aliases(const key_fetch_options *options, const aws_call_ctx *ctx,
                             alias_list *list, fetch_failure *failure)
 {
-    char marker[1024] = "";
-    for (;;) {
+    listing_cursor cursor;
+    listing_start(&cursor, "ListAliases");
+    failure->operation = "ListAliases";
+    int rc = 0;
+    listing_step step = LISTING_MORE;
+    while (rc == 0 && step == LISTING_MORE) {
         kms_alias_page page;
         memset(&page, 0, sizeof page);
         aws_error_clear(&failure->err);
-        if (kms_list_aliases(options->kms, ctx, NULL, marker[0] ? marker : NULL, ALIAS_PAGE_LIMIT,
-                             &page, &failure->err) != 0) {
-            failure->operation = "ListAliases";
-            return -1;
+        rc = kms_list_aliases(options->kms, ctx, NULL, listing_marker(&cursor), ALIAS_PAGE_LIMIT,
+                              &page, &failure->err);
+        for (size_t i = 0; rc == 0 && i < page.count; i++) {
+            if (!consider_alias(options, &page.aliases[i], list)) {
+                aws_error_set(&failure->err, AWS_ERR_INTERNAL, "out of memory");
+                rc = -1;
+            }
         }
-        bool ok = true;
-        for (size_t i = 0; ok && i < page.count; i++)
-            ok = consider_alias(options, &page.aliases[i], list);
-        bool more = page.truncated && page.next_marker[0] != '\0';
-        snprintf(marker, sizeof marker, "%s", page.next_marker);
+        if (rc == 0) {
+            step = listing_advance(&cursor, page.truncated, page.next_marker, &failure->err);
+            rc = step == LISTING_BROKEN ? -1 : 0;
+        }
         kms_alias_page_clear(&page);
-        if (!ok) {
-            failure->operation = "ListAliases";
-            aws_error_set(&failure->err, AWS_ERR_INTERNAL, "out of memory");
-            return -1;
-        }
-        if (!more)
-            return 0;
     }
-}
-
-static km_key_type key_type_for(kms_key_spec spec)
-{
-    switch (spec) {
-    case KMS_KEY_SPEC_ECC_NIST_P256:
-        return KM_KEY_TYPE_EC_P256;
-    case KMS_KEY_SPEC_ECC_NIST_P384:
-        return KM_KEY_TYPE_EC_P384;
-    case KMS_KEY_SPEC_RSA_2048:
-        return KM_KEY_TYPE_RSA_2048;
-    case KMS_KEY_SPEC_RSA_4096:
-        return KM_KEY_TYPE_RSA_4096;
-    default:
-        return KM_KEY_TYPE_UNSPECIFIED;
-    }
+    listing_end(&cursor);
+    return rc;
 }
 
 static void leave_out(alias_item *item, const char *why, const char *key)
@@ -201,7 +188,7 @@ static void fetch_details(const key_fetch_options *options, alias_item *item)
         leave_out(item, meta.key_state[0] ? meta.key_state : "disabled", meta.arn);
         return;
     }
-    km_key_type type = key_type_for(meta.key_spec);
+    km_key_type type = key_type_for_spec(meta.key_spec);
     if (type == KM_KEY_TYPE_UNSPECIFIED) {
         leave_out(item, "key spec is not one SPIRE uses", meta.arn);
         return;

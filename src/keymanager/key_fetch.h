@@ -1,5 +1,6 @@
 /* Start-up load of this server's keys from KMS: every alias under
- * alias/SPIRE_SERVER/{TD}/{SERVER_ID}/ (ListAliases, all pages), then
+ * alias/SPIRE_SERVER/{TD}/{SERVER_ID}/ (ListAliases, all pages; a listing KMS
+ * does not complete is an error, see listing.h), then
  * DescribeKey and GetPublicKey for each (bounded parallelism). A key that is
  * disabled, pending deletion, gone or of a spec SPIRE cannot use is logged
  * and left out (its alias is remembered as stale). Transient KMS failures

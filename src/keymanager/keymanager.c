@@ -2,9 +2,15 @@
  * cache, server id, deletion queue, fleet tasks) lives in one refcounted
  * km_state; each call takes a reference to the current state, so a
  * reconfigure swaps in a new state while in-flight calls finish with the old
- * one, which is released (its background work stopped) by its last user.
- * Configure and GenerateKey are serialised by one lock; reads and signing
- * only take the state reference and the cache's read lock. */
+ * one. Whoever drops a state's last reference hands it to the manager's
+ * teardown thread (teardown.h): stopping its background work blocks, and the
+ * gRPC completion-queue thread must not. Configure and GenerateKey are
+ * serialised by one lock; reads and signing only take the state reference and
+ * the cache's read lock. The alias lock belongs to the manager, not to a
+ * state, so a replaced state's fleet thread can never re-point an alias
+ * around a rotation of the new state. GenerateKey's steps are in
+ * key_generate.c, following an alias to the key KMS shows in alias_follow.c
+ * (both on km_state.h). What may be deleted: deletion_queue.h. */
 #include "keymanager/keymanager.h"
 
 #include <pthread.h>
@@ -14,11 +20,8 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "keymanager/deletion_queue.h"
-#include "keymanager/fleet.h"
 #include "keymanager/key_fetch.h"
-#include "keymanager/key_entry.h"
-#include "keymanager/key_policy.h"
+#include "keymanager/km_state.h"
 #include "keymanager/km_status.h"
 #include "keymanager/naming.h"
 #include "keymanager/serverid.h"
@@ -28,42 +31,10 @@
 
 enum {
     DELETION_STOP_TIMEOUT_MS = 5000,
-    ALIAS_FOLLOW_TIMEOUT_MS = 30000,
     KMS_POOL_SIZE = 64,
 };
 
-typedef struct km_state km_state;
-
-struct km_manager {
-    pthread_mutex_t lock;        /* guards current */
-    pthread_mutex_t change_lock; /* serialises configure and GenerateKey */
-    km_state *current;
-};
-
-struct km_state {
-    atomic_int refs;
-    km_manager *manager;
-    kms_client *kms;
-    char *trust_domain;
-    char *server_id;
-    key_cache cache;
-    key_policy policy;
-    kms_tag *tags;
-    size_t tag_count;
-    deletion_queue *deletions;
-    fleet *fleet;
-    /* Held while one of our aliases is re-pointed (GenerateKey) or refreshed
-     * (fleet), so a refresh never re-points an alias a rotation just moved. */
-    pthread_mutex_t alias_lock;
-};
-
 /* ---- helpers ---------------------------------------------------------------- */
-
-static void status_ok(km_status *status)
-{
-    status->code = KM_OK;
-    status->message[0] = '\0';
-}
 
 static int fail_not_configured(km_status *status)
 {
@@ -76,22 +47,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static kms_key_spec key_spec_for(km_key_type type)
-{
-    switch (type) {
-    case KM_KEY_TYPE_EC_P256:
-        return KMS_KEY_SPEC_ECC_NIST_P256;
-    case KM_KEY_TYPE_EC_P384:
-        return KMS_KEY_SPEC_ECC_NIST_P384;
-    case KM_KEY_TYPE_RSA_2048:
-        return KMS_KEY_SPEC_RSA_2048;
-    case KM_KEY_TYPE_RSA_4096:
-        return KMS_KEY_SPEC_RSA_4096;
-    default:
-        return KMS_KEY_SPEC_UNKNOWN;
-    }
 }
 
 /* ---- state lifetime ----------------------------------------------------------- */
@@ -129,7 +84,6 @@ static void state_destroy(km_state *state)
         kms_client_free(state->kms);
     key_cache_destroy(&state->cache);
     key_policy_destroy(&state->policy);
-    pthread_mutex_destroy(&state->alias_lock);
     for (size_t i = 0; i < state->tag_count; i++) {
         free((char *)state->tags[i].key);
         free((char *)state->tags[i].value);
@@ -140,19 +94,29 @@ static void state_destroy(km_state *state)
     free(state);
 }
 
+static void state_destroy_object(void *object) { state_destroy(object); }
+
+/* Drops a reference; the last one hands the state to the teardown thread,
+ * whatever thread this is. */
 static void state_release(km_state *state)
 {
-    if (state != NULL && atomic_fetch_sub(&state->refs, 1) == 1)
-        state_destroy(state);
+    if (state == NULL || atomic_fetch_sub(&state->refs, 1) != 1)
+        return;
+    state->teardown_entry.run = state_destroy_object;
+    state->teardown_entry.object = state;
+    teardown_hand_over(state->manager->reaper, &state->teardown_entry);
 }
 
-/* Swaps in new_state (NULL: unconfigure) and releases the old one. */
+/* Swaps in new_state (NULL: unconfigure) and releases the old one, retired
+ * first so that its background work leaves our aliases alone. */
 static void state_replace(km_manager *manager, km_state *new_state)
 {
     pthread_mutex_lock(&manager->lock);
     km_state *old = manager->current;
     manager->current = new_state;
     pthread_mutex_unlock(&manager->lock);
+    if (old != NULL)
+        atomic_store(&old->retired, true);
     state_release(old);
 }
 
@@ -164,6 +128,7 @@ static bool state_key_is_live(void *ctx, const char *key_id)
     return key_cache_targets(&state->cache, key_id);
 }
 
+/* Our aliases and their cached keys; none once the state is retired. */
 static int state_own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
 {
     km_state *state = ctx;
@@ -171,6 +136,11 @@ static int state_own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
     size_t n = 0;
     if (key_cache_snapshot(&state->cache, &entries, &n) != 0)
         return -1;
+    if (atomic_load(&state->retired)) {
+        key_entries_release(entries, n);
+        n = 0;
+        entries = NULL;
+    }
     fleet_alias *list = calloc(n > 0 ? n : 1, sizeof *list);
     int rc = list == NULL ? -1 : 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -189,61 +159,18 @@ static int state_own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
     return 0;
 }
 
-/* The entry whose alias is alias_name, referenced; NULL if none. */
-static key_entry *entry_for_alias(km_state *state, const char *alias_name)
+/* The fleet's refresh found one of our aliases on another key. */
+static void state_alias_moved(void *ctx, const aws_call_ctx *call, const char *alias_name,
+                              const char *new_key_id)
 {
-    key_entry **entries = NULL;
-    size_t n = 0;
-    if (key_cache_snapshot(&state->cache, &entries, &n) != 0)
-        return NULL;
-    key_entry *found = NULL;
-    for (size_t i = 0; found == NULL && i < n; i++) {
-        if (strcmp(entries[i]->alias_name, alias_name) == 0)
-            found = key_entry_ref(entries[i]);
-    }
-    key_entries_release(entries, n);
-    return found;
+    (void)new_key_id; /* read again under the alias lock */
+    km_follow_alias(ctx, call, alias_name);
 }
 
-/* The fleet found one of our aliases re-pointed (a replica sharing our
- * server id rotated it): follow it, so we sign with the key SPIRE now has.
- * The replaced key is the replica's to delete. */
-static void state_alias_moved(void *ctx, const char *alias_name, const char *new_key_id)
+/* The deletion queue found an alias on a key it was about to delete. */
+static void state_alias_listed(void *ctx, const aws_call_ctx *call, const char *alias_name)
 {
-    km_state *state = ctx;
-    key_entry *old = entry_for_alias(state, alias_name);
-    if (old == NULL || strcmp(old->kms_key_id, new_key_id) == 0) {
-        key_entry_release(old);
-        return;
-    }
-    aws_call_ctx call = {.deadline_ms = now_ms() + ALIAS_FOLLOW_TIMEOUT_MS};
-    kms_key_metadata meta;
-    kms_public_key pub;
-    memset(&meta, 0, sizeof meta);
-    memset(&pub, 0, sizeof pub);
-    aws_error err;
-    aws_error_clear(&err);
-    key_entry *entry = NULL;
-    if (kms_describe_key(state->kms, &call, new_key_id, &meta, &err) == 0 && meta.enabled &&
-        meta.key_spec == key_spec_for(old->type) &&
-        kms_get_public_key(state->kms, &call, meta.arn, &pub, &err) == 0)
-        entry = key_entry_new(old->spire_id, alias_name, meta.arn, meta.key_id, old->type, pub.der,
-                              pub.der_len);
-    kms_public_key_clear(&pub);
-    if (entry == NULL) {
-        log_write(LOG_WARN, MODULE, "Could not follow our alias to its new key", "alias_name",
-                  alias_name, "key_arn", new_key_id, "error", err.message, LOG_END);
-        key_entry_release(old);
-        return;
-    }
-    bool stored = false;
-    key_entry_release(key_cache_put(&state->cache, entry, &stored));
-    if (stored)
-        log_write(LOG_INFO, MODULE, "Following our alias to the key it now targets", "key_id",
-                  entry->spire_id, "key_arn", entry->arn, "fingerprint", entry->fingerprint,
-                  LOG_END);
-    key_entry_release(entry);
-    key_entry_release(old);
+    km_follow_alias(ctx, call, alias_name);
 }
 
 /* ---- configure ----------------------------------------------------------------- */
@@ -317,7 +244,11 @@ oom:
 
 static int start_background_work(km_state *state, const plugin_config *config, km_status *status)
 {
-    state->deletions = deletion_queue_start(state->kms, state_key_is_live, state);
+    deletion_queue_options deletion_options = {.kms = state->kms,
+                                               .is_live = state_key_is_live,
+                                               .aliased = state_alias_listed,
+                                               .ctx = state};
+    state->deletions = deletion_queue_start(&deletion_options);
     if (state->deletions == NULL) {
         km_status_set(status, KM_INTERNAL, "failed to start the key deletion queue");
         return -1;
@@ -336,7 +267,7 @@ static int start_background_work(km_state *state, const plugin_config *config, k
         .orphan_key_age_ms = config->orphan_key_age_ms,
         .alias_moved = state_alias_moved,
         .alias_moved_ctx = state,
-        .alias_lock = &state->alias_lock,
+        .alias_lock = &state->manager->alias_lock,
     };
     state->fleet = fleet_start(&options);
     if (state->fleet == NULL) {
@@ -365,8 +296,9 @@ static km_state *state_build(km_manager *manager, const km_call *call, const plu
         km_status_set(status, KM_INTERNAL, "out of memory");
         return NULL;
     }
-    pthread_mutex_init(&state->alias_lock, NULL);
+    state->manager = manager;
     atomic_init(&state->refs, 1);
+    atomic_init(&state->retired, false);
     key_cache_init(&state->cache);
     key_policy_init(&state->policy, config->key_policy);
     state->trust_domain = strdup(config->trust_domain != NULL ? config->trust_domain : "");
@@ -390,7 +322,6 @@ static km_state *state_build(km_manager *manager, const km_call *call, const plu
         goto fail;
     if (start_background_work(state, config, status) != 0)
         goto fail;
-    state->manager = manager;
     return state;
 fail:
     state_destroy(state);
@@ -402,8 +333,14 @@ km_manager *km_new(void)
     km_manager *manager = calloc(1, sizeof *manager);
     if (manager == NULL)
         return NULL;
+    manager->reaper = teardown_start();
+    if (manager->reaper == NULL) {
+        free(manager);
+        return NULL;
+    }
     pthread_mutex_init(&manager->lock, NULL);
     pthread_mutex_init(&manager->change_lock, NULL);
+    pthread_mutex_init(&manager->alias_lock, NULL);
     return manager;
 }
 
@@ -420,7 +357,7 @@ int km_configure(km_manager *manager, const km_call *call, const plugin_config *
                   state->server_id, "keys", count, "kms_endpoint", kms_client_endpoint(state->kms),
                   LOG_END);
         state_replace(manager, state);
-        status_ok(status);
+        km_status_ok(status);
     }
     pthread_mutex_unlock(&manager->change_lock);
     return state != NULL ? 0 : -1;
@@ -441,6 +378,7 @@ void km_shutdown(km_manager *manager)
     pthread_mutex_lock(&manager->change_lock);
     state_replace(manager, NULL);
     pthread_mutex_unlock(&manager->change_lock);
+    teardown_drain(manager->reaper); /* every replaced state's work stopped */
 }
 
 void km_free(km_manager *manager)
@@ -448,14 +386,16 @@ void km_free(km_manager *manager)
     if (manager == NULL)
         return;
     km_shutdown(manager);
+    teardown_stop(manager->reaper);
     pthread_mutex_destroy(&manager->lock);
     pthread_mutex_destroy(&manager->change_lock);
+    pthread_mutex_destroy(&manager->alias_lock);
     free(manager);
 }
 
 /* ---- public keys ------------------------------------------------------------------ */
 
-static int copy_public_key(const key_entry *entry, km_public_key *out, km_status *status)
+int km_copy_public_key(const key_entry *entry, km_public_key *out, km_status *status)
 {
     memset(out, 0, sizeof *out);
     out->id = strdup(entry->spire_id);
@@ -475,7 +415,7 @@ static int copy_public_key(const key_entry *entry, km_public_key *out, km_status
 int km_get_public_key(km_manager *manager, const char *key_id, km_public_key *out,
                       km_status *status)
 {
-    status_ok(status);
+    km_status_ok(status);
     if (key_id == NULL || key_id[0] == '\0') {
         km_status_set(status, KM_INVALID_ARGUMENT, "key id is required");
         return -1;
@@ -489,14 +429,14 @@ int km_get_public_key(km_manager *manager, const char *key_id, km_public_key *ou
         km_status_set(status, KM_NOT_FOUND, "key \"%s\" not found", key_id);
         return -1;
     }
-    int rc = copy_public_key(entry, out, status);
+    int rc = km_copy_public_key(entry, out, status);
     key_entry_release(entry);
     return rc;
 }
 
 int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count, km_status *status)
 {
-    status_ok(status);
+    km_status_ok(status);
     *keys = NULL;
     *count = 0;
     km_state *state = state_acquire(manager);
@@ -512,7 +452,7 @@ int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count,
     }
     km_public_key *list = calloc(n > 0 ? n : 1, sizeof *list);
     for (size_t i = 0; list != NULL && i < n; i++) {
-        if (copy_public_key(entries[i], &list[i], status) != 0) {
+        if (km_copy_public_key(entries[i], &list[i], status) != 0) {
             km_public_keys_free(list, i);
             list = NULL;
         }
@@ -527,122 +467,12 @@ int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count,
     return 0;
 }
 
-/* ---- generate --------------------------------------------------------------------- */
-
-/* Queues a key created by a GenerateKey that then failed. */
-static void discard_new_key(km_state *state, const char *arn, const char *step)
-{
-    char reason[128];
-    snprintf(reason, sizeof reason, "GenerateKey failed at %s", step);
-    log_write(LOG_WARN, MODULE, "Deleting key created by a failed GenerateKey", "key_arn", arn,
-              "reason", reason, LOG_END);
-    deletion_queue_push(state->deletions, arn, reason);
-}
-
-/* Points alias at arn: UpdateAlias when we own the alias already, else
- * CreateAlias; each falls back to the other when KMS says the alias is
- * (not) there after all. */
-static int assign_alias(km_state *state, const aws_call_ctx *ctx, const char *alias, bool exists,
-                        const char *arn, km_status *status)
-{
-    aws_error err;
-    aws_error_clear(&err);
-    int rc = exists ? kms_update_alias(state->kms, ctx, alias, arn, &err)
-                    : kms_create_alias(state->kms, ctx, alias, arn, &err);
-    if (rc == 0)
-        return 0;
-    aws_status fallback_when = exists ? AWS_ERR_NOT_FOUND : AWS_ERR_ALREADY_EXISTS;
-    if (err.status != fallback_when)
-        return km_fail_aws(status, exists ? "UpdateAlias" : "CreateAlias", &err);
-    log_write(LOG_WARN, MODULE, "Alias changed outside this server; retrying the other way",
-              "alias_name", alias, LOG_END);
-    aws_error_clear(&err);
-    rc = exists ? kms_create_alias(state->kms, ctx, alias, arn, &err)
-                : kms_update_alias(state->kms, ctx, alias, arn, &err);
-    return rc == 0 ? 0 : km_fail_aws(status, exists ? "CreateAlias" : "UpdateAlias", &err);
-}
-
-static int create_kms_key(km_state *state, const aws_call_ctx *ctx, const char *key_id,
-                          km_key_type type, kms_key_metadata *meta, km_status *status)
-{
-    const char *policy = NULL;
-    if (key_policy_resolve(&state->policy, state->kms, ctx, &policy, status) != 0)
-        return -1;
-    char *description = naming_key_description(state->trust_domain, key_id);
-    if (description == NULL) {
-        km_status_set(status, KM_INTERNAL, "out of memory");
-        return -1;
-    }
-    kms_create_key_input input = {.key_spec = key_spec_for(type),
-                                  .description = description,
-                                  .policy = policy,
-                                  .tags = state->tags,
-                                  .tag_count = state->tag_count};
-    aws_error err;
-    aws_error_clear(&err);
-    int rc = kms_create_key(state->kms, ctx, &input, meta, &err);
-    free(description);
-    return rc == 0 ? 0 : km_fail_aws(status, "CreateKey", &err);
-}
-
-static int generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *key_id,
-                             km_key_type type, const char *alias, km_public_key *out,
-                             km_status *status)
-{
-    kms_key_metadata meta;
-    memset(&meta, 0, sizeof meta);
-    if (create_kms_key(state, ctx, key_id, type, &meta, status) != 0)
-        return -1;
-    log_write(LOG_DEBUG, MODULE, "Key created", "key_arn", meta.arn, LOG_END);
-
-    kms_public_key pub;
-    memset(&pub, 0, sizeof pub);
-    aws_error err;
-    aws_error_clear(&err);
-    if (kms_get_public_key(state->kms, ctx, meta.arn, &pub, &err) != 0) {
-        discard_new_key(state, meta.arn, "GetPublicKey");
-        return km_fail_aws(status, "GetPublicKey", &err);
-    }
-    key_entry *entry =
-        key_entry_new(key_id, alias, meta.arn, meta.key_id, type, pub.der, pub.der_len);
-    kms_public_key_clear(&pub);
-    if (entry == NULL) {
-        discard_new_key(state, meta.arn, "out of memory");
-        km_status_set(status, KM_INTERNAL, "out of memory");
-        return -1;
-    }
-    pthread_mutex_lock(&state->alias_lock);
-    bool alias_exists = key_cache_owns_alias(&state->cache, key_id, alias);
-    if (assign_alias(state, ctx, alias, alias_exists, meta.arn, status) != 0) {
-        pthread_mutex_unlock(&state->alias_lock);
-        discard_new_key(state, meta.arn, alias_exists ? "UpdateAlias" : "CreateAlias");
-        key_entry_release(entry);
-        return -1;
-    }
-    bool stored = false;
-    key_entry *old = key_cache_put(&state->cache, entry, &stored);
-    pthread_mutex_unlock(&state->alias_lock);
-    if (!stored) {
-        /* The alias now targets the new key; keep it rather than delete it. */
-        key_entry_release(entry);
-        km_status_set(status, KM_INTERNAL, "out of memory");
-        return -1;
-    }
-    log_write(LOG_INFO, MODULE, alias_exists ? "Key rotated" : "Key generated", "key_id", key_id,
-              "key_arn", meta.arn, "alias_name", alias, "fingerprint", entry->fingerprint, LOG_END);
-    if (old != NULL) {
-        deletion_queue_push(state->deletions, old->arn, "rotated out");
-        key_entry_release(old);
-    }
-    int rc = copy_public_key(entry, out, status);
-    key_entry_release(entry);
-    return rc;
-}
+/* ---- generate (key_generate.c) ------------------------------------------------------- */
 
 int km_generate_key(km_manager *manager, const km_call *call, const char *key_id, km_key_type type,
                     km_public_key *out, km_status *status)
 {
-    status_ok(status);
+    km_status_ok(status);
     if (key_id == NULL || key_id[0] == '\0') {
         km_status_set(status, KM_INVALID_ARGUMENT, "key id is required");
         return -1;
@@ -651,7 +481,7 @@ int km_generate_key(km_manager *manager, const km_call *call, const char *key_id
         km_status_set(status, KM_INVALID_ARGUMENT, "key type is required");
         return -1;
     }
-    if (key_spec_for(type) == KMS_KEY_SPEC_UNKNOWN) {
+    if (key_spec_for_type(type) == KMS_KEY_SPEC_UNKNOWN) {
         km_status_set(status, KM_INVALID_ARGUMENT, "unsupported key type: %d", (int)type);
         return -1;
     }
@@ -669,7 +499,7 @@ int km_generate_key(km_manager *manager, const km_call *call, const char *key_id
         } else {
             aws_call_ctx ctx = {.deadline_ms = call != NULL ? call->deadline_ms : 0,
                                 .cancelled = call != NULL ? call->cancelled : NULL};
-            rc = generate_in_state(state, &ctx, key_id, type, alias, out, status);
+            rc = km_generate_in_state(state, &ctx, key_id, type, alias, out, status);
             free(alias);
         }
     }
@@ -693,20 +523,34 @@ static int sign_with(km_state *state, const aws_call_ctx *ctx, const key_entry *
     return 0;
 }
 
-/* True when KMS refused a key that a concurrent rotation has replaced. */
-static bool rotated_away(km_state *state, const key_entry *used, const aws_error *err,
-                         key_entry **current)
+/* The entry the cache now holds for used's key id when it is another one;
+ * NULL otherwise. */
+static key_entry *successor_of(km_state *state, const key_entry *used)
 {
-    *current = NULL;
+    key_entry *current = key_cache_get(&state->cache, used->spire_id);
+    if (current != NULL && current != used)
+        return current;
+    key_entry_release(current);
+    return NULL;
+}
+
+/* KMS refused the key we signed with (pending deletion, disabled, gone): a
+ * rotation replaced it, ours (the cache already holds the successor) or a
+ * replica's sharing our server id (our alias now targets another key: the
+ * cache follows it now rather than at the next refresh). Returns the
+ * successor to sign with, or NULL. */
+static key_entry *rotated_away(km_state *state, const aws_call_ctx *ctx, const key_entry *used,
+                               const aws_error *err)
+{
     if (err->status != AWS_ERR_INVALID_STATE && err->status != AWS_ERR_DISABLED &&
         err->status != AWS_ERR_NOT_FOUND)
-        return false;
-    *current = key_cache_get(&state->cache, used->spire_id);
-    if (*current != NULL && *current != used)
-        return true;
-    key_entry_release(*current);
-    *current = NULL;
-    return false;
+        return NULL;
+    key_entry *current = successor_of(state, used);
+    if (current == NULL) {
+        km_follow_alias(state, ctx, used->alias_name);
+        current = successor_of(state, used);
+    }
+    return current;
 }
 
 static int sign_in_state(km_state *state, const km_call *call, key_entry *entry,
@@ -730,8 +574,8 @@ static int sign_in_state(km_state *state, const km_call *call, key_entry *entry,
     aws_error err;
     if (sign_with(state, &ctx, entry, data, data_len, choice.algorithm, out, &err) == 0)
         return 0;
-    key_entry *current = NULL;
-    if (!rotated_away(state, entry, &err, &current))
+    key_entry *current = rotated_away(state, &ctx, entry, &err);
+    if (current == NULL)
         return km_fail_aws(status, "Sign", &err);
     /* The key was rotated out (and queued for deletion) while we signed:
      * sign with its successor, whose fingerprint the answer then names. */
@@ -746,7 +590,7 @@ static int sign_in_state(km_state *state, const km_call *call, key_entry *entry,
 int km_sign_data(km_manager *manager, const km_call *call, const char *key_id, const uint8_t *data,
                  size_t data_len, const km_signer_opts *opts, km_signature *out, km_status *status)
 {
-    status_ok(status);
+    km_status_ok(status);
     memset(out, 0, sizeof *out);
     if (key_id == NULL || key_id[0] == '\0') {
         km_status_set(status, KM_INVALID_ARGUMENT, "key id is required");

@@ -13,6 +13,12 @@ void km_status_set(km_status *status, int code, const char *format, ...)
     va_end(args);
 }
 
+void km_status_ok(km_status *status)
+{
+    status->code = KM_OK;
+    status->message[0] = '\0';
+}
+
 int km_code_for_aws(aws_status status)
 {
     switch (status) {

@@ -7,6 +7,8 @@
 #include "aws/aws_error.h"
 #include "keymanager/keymanager.h"
 
+/* status = OK, no message. */
+void km_status_ok(km_status *status);
 /* The gRPC code for an AWS failure. */
 int km_code_for_aws(aws_status status);
 /* Fills status from err for the named KMS operation; returns -1. */

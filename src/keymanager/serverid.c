@@ -99,95 +99,248 @@ bool serverid_generate(char out[SERVERID_LEN + 1])
     return true;
 }
 
+/* The directory part of path ("." when none; malloc'd). */
+static char *directory_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
 /* "<dir>/.<name>.tmp-XXXXXX" beside path, for mkstemp (malloc'd). */
 static char *temp_path_beside(const char *path)
 {
+    char *dir = directory_of(path);
     const char *slash = strrchr(path, '/');
-    int dir_len = slash == NULL ? 1 : (int)(slash - path);
-    const char *dir = slash == NULL ? "." : (slash == path ? "/" : path);
-    if (slash == path)
-        dir_len = 1;
     const char *name = slash == NULL ? path : slash + 1;
     char *tmp = NULL;
-    if (asprintf(&tmp, "%.*s/.%s.tmp-XXXXXX", dir_len, dir, name) < 0)
-        return NULL;
+    if (dir == NULL || asprintf(&tmp, "%s/.%s.tmp-XXXXXX", dir, name) < 0)
+        tmp = NULL;
+    free(dir);
     return tmp;
 }
 
-/* Writes text to a 0600 temp file beside path, then renames it over path. */
-static int write_private_file(const char *path, const char *text, char *error, size_t error_size)
+/* fsync of path's directory, so that a new name in it survives a crash.
+ * EINVAL: the file system cannot sync directories; nothing more to do. */
+static int sync_directory(const char *path, char *error, size_t error_size)
+{
+    char *dir = directory_of(path);
+    if (dir == NULL) {
+        snprintf(error, error_size, "out of memory");
+        return -1;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = fd >= 0 && (fsync(fd) == 0 || errno == EINVAL) ? 0 : -1;
+    if (rc != 0)
+        snprintf(error, error_size, "cannot sync directory %s of server id file %s: %s", dir, path,
+                 strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return rc;
+}
+
+/* Writes text to fd (0600) and fsyncs it. */
+static bool write_synced(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    return fchmod(fd, 0600) == 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+}
+
+typedef enum { CREATED, EXISTS, FAILED } create_result;
+
+/* File systems without hard links: O_EXCL on the name itself (a reader
+ * racing with us may then see it empty for a moment, and says so). */
+static create_result create_exclusive_in_place(const char *path, const char *text, char *error,
+                                               size_t error_size)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
+        return EXISTS;
+    bool ok = fd >= 0 && write_synced(fd, text);
+    int saved = errno;
+    if (fd >= 0)
+        ok = (close(fd) == 0) && ok;
+    if (!ok) {
+        snprintf(error, error_size, "cannot write server id file %s: %s", path, strerror(saved));
+        return FAILED;
+    }
+    return CREATED;
+}
+
+/* Creates path holding text, only if the name is free: the text goes to a
+ * 0600 temp file beside it (mkstemp, O_EXCL), is fsynced, and is linked to
+ * the name, which fails when the name exists. Readers never see a partial
+ * file, and of two racing creators the loser (EXISTS) reads the winner's. */
+static create_result create_exclusive(const char *path, const char *text, char *error,
+                                      size_t error_size)
 {
     char *tmp = temp_path_beside(path);
     if (tmp == NULL) {
         snprintf(error, error_size, "out of memory");
-        return -1;
+        return FAILED;
     }
     int fd = mkstemp(tmp);
     if (fd < 0) {
         snprintf(error, error_size, "cannot create server id file %s: %s", path, strerror(errno));
         free(tmp);
-        return -1;
+        return FAILED;
     }
-    size_t len = strlen(text);
-    bool ok = fchmod(fd, 0600) == 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+    bool ok = write_synced(fd, text);
     int saved = errno;
     ok = (close(fd) == 0) && ok;
-    if (ok && rename(tmp, path) != 0) {
-        saved = errno;
-        ok = false;
-    }
+    create_result result = CREATED;
     if (!ok) {
-        unlink(tmp);
         snprintf(error, error_size, "cannot write server id file %s: %s", path, strerror(saved));
+        result = FAILED;
+    } else if (link(tmp, path) != 0) {
+        saved = errno;
+        if (saved == EEXIST) {
+            result = EXISTS;
+        } else if (saved == EPERM || saved == ENOTSUP || saved == EOPNOTSUPP || saved == ENOSYS) {
+            result = create_exclusive_in_place(path, text, error, error_size);
+        } else {
+            snprintf(error, error_size, "cannot create server id file %s: %s", path,
+                     strerror(saved));
+            result = FAILED;
+        }
     }
+    unlink(tmp);
     free(tmp);
-    return ok ? 0 : -1;
+    return result;
 }
 
-static int create_server_id(const char *path, char out[SERVERID_LEN + 1], char *error,
-                            size_t error_size)
+/* What the file holds instead of a UUID: the first character that does not
+ * belong, and where (1-based, in the file), or its length. */
+static void describe_non_uuid(const char *text, size_t len, char *out, size_t size)
 {
-    if (!serverid_generate(out)) {
-        snprintf(error, error_size, "cannot generate a server id: no randomness");
+    size_t start = 0;
+    while (start < len && isspace((unsigned char)text[start]))
+        start++;
+    size_t end = len;
+    while (end > start && isspace((unsigned char)text[end - 1]))
+        end--;
+    if (start == end) {
+        snprintf(out, size, "it is empty");
+        return;
+    }
+    if (end - start > 9 && strncasecmp(text + start, "urn:uuid:", 9) == 0)
+        start += 9;
+    else if (text[start] == '{' && text[end - 1] == '}')
+        start++, end--;
+    for (size_t i = start; i < end; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (hex_value((char)c) >= 0 || c == '-')
+            continue;
+        if (c > 0x20 && c < 0x7F)
+            snprintf(out, size, "character '%c' at position %zu is not a hexadecimal digit or '-'",
+                     c, i + 1);
+        else
+            snprintf(out, size, "byte 0x%02X at position %zu is not a hexadecimal digit or '-'", c,
+                     i + 1);
+        return;
+    }
+    snprintf(out, size, "it has %zu characters where a UUID has 36 (8-4-4-4-12) or 32",
+             end - start);
+}
+
+/* Opens path for reading without blocking (a FIFO there would otherwise
+ * hang the open or the read) and requires a regular file; -1 with error
+ * set, errno ENOENT when there is no such file. */
+static int open_id_file(const char *path, char *error, size_t error_size)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        int saved = errno;
+        snprintf(error, error_size, "cannot read server id file %s: %s", path, strerror(saved));
+        errno = saved;
         return -1;
     }
-    if (write_private_file(path, out, error, error_size) != 0)
+    struct stat info;
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        const char *what = S_ISDIR(info.st_mode)    ? "a directory"
+                           : S_ISFIFO(info.st_mode) ? "a FIFO"
+                           : S_ISSOCK(info.st_mode) ? "a socket"
+                                                    : "a device or special file";
+        snprintf(error, error_size, "server id file %s is %s, not a regular file", path, what);
+        close(fd);
+        errno = EINVAL;
         return -1;
-    log_write(LOG_INFO, "keymanager", "Created server id file", "path", path, "server_id", out,
-              LOG_END);
-    return 0;
+    }
+    return fd;
+}
+
+/* Reads and parses an existing id file. */
+static int load_server_id(int fd, const char *path, char out[SERVERID_LEN + 1], char *error,
+                          size_t error_size)
+{
+    char buffer[MAX_FILE_BYTES + 1];
+    size_t len = 0;
+    ssize_t n = 0;
+    while (len < sizeof buffer && (n = read(fd, buffer + len, sizeof buffer - len)) > 0)
+        len += (size_t)n;
+    if (len < sizeof buffer && n < 0) {
+        snprintf(error, error_size, "cannot read server id file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (len > MAX_FILE_BYTES) {
+        snprintf(error, error_size,
+                 "server id file %s does not hold a UUID: it is larger than %d "
+                 "bytes",
+                 path, MAX_FILE_BYTES);
+        return -1;
+    }
+    buffer[len] = '\0';
+    if (memchr(buffer, '\0', len) == NULL && serverid_parse(buffer, out))
+        return 0;
+    char what[128];
+    describe_non_uuid(buffer, len, what, sizeof what);
+    snprintf(error, error_size,
+             "server id file %s does not hold a UUID: %s (fix or remove it; removing it gives "
+             "this server a new id and new keys)",
+             path, what);
+    return -1;
+}
+
+static int read_server_id_file(const char *path, char out[SERVERID_LEN + 1], char *error,
+                               size_t error_size)
+{
+    int fd = open_id_file(path, error, error_size);
+    if (fd < 0)
+        return -1;
+    int rc = load_server_id(fd, path, out, error, error_size);
+    close(fd);
+    return rc;
 }
 
 int serverid_load_or_create(const char *path, char out[SERVERID_LEN + 1], char *error,
                             size_t error_size)
 {
-    FILE *file = fopen(path, "r");
-    if (file == NULL) {
-        if (errno == ENOENT)
-            return create_server_id(path, out, error, error_size);
-        snprintf(error, error_size, "cannot read server id file %s: %s", path, strerror(errno));
+    int fd = open_id_file(path, error, error_size);
+    if (fd >= 0) {
+        int rc = load_server_id(fd, path, out, error, error_size);
+        close(fd);
+        return rc;
+    }
+    if (errno != ENOENT)
+        return -1;
+    if (!serverid_generate(out)) {
+        snprintf(error, error_size, "cannot generate a server id: no randomness");
         return -1;
     }
-    char buffer[MAX_FILE_BYTES + 1];
-    size_t len = fread(buffer, 1, MAX_FILE_BYTES + 1, file);
-    bool read_error = ferror(file) != 0;
-    int saved = errno;
-    fclose(file);
-    if (read_error) {
-        snprintf(error, error_size, "cannot read server id file %s: %s", path, strerror(saved));
+    switch (create_exclusive(path, out, error, error_size)) {
+    case CREATED:
+        if (sync_directory(path, error, error_size) != 0)
+            return -1;
+        log_write(LOG_INFO, "keymanager", "Created server id file", "path", path, "server_id", out,
+                  LOG_END);
+        return 0;
+    case EXISTS: /* another creator won the race: its id is ours */
+        return read_server_id_file(path, out, error, error_size);
+    default:
         return -1;
     }
-    if (len > MAX_FILE_BYTES || memchr(buffer, '\0', len) != NULL) {
-        snprintf(error, error_size, "server id file %s does not hold a UUID", path);
-        return -1;
-    }
-    buffer[len] = '\0';
-    if (!serverid_parse(buffer, out)) {
-        snprintf(error, error_size,
-                 "server id file %s does not hold a UUID (fix or remove it; removing it gives "
-                 "this server a new id and new keys)",
-                 path);
-        return -1;
-    }
-    return 0;
 }

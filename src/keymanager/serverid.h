@@ -1,7 +1,13 @@
 /* The server id file (key_metadata_file / key_identifier_file): one UUID as
- * text, the {SERVER_ID} in our alias names. A missing file is created with a
- * new random UUIDv4 (mode 0600, temp file + rename); an unreadable or corrupt
- * file is an error naming the path and is never replaced. */
+ * text, the {SERVER_ID} in our alias names (a canonical UUID holds only
+ * hexadecimal digits and '-': always one alias path component). It is opened
+ * without blocking and must be a regular file (a symbolic link to one is
+ * followed): a directory, FIFO or device there is an error, never a hang. A
+ * missing file is created with a new random UUIDv4, mode 0600, exclusively:
+ * a temp file, fsynced, linked to the name only if the name is still free,
+ * then the directory fsynced; of two racing creators the loser reads the
+ * winner's id. An unreadable or corrupt file is an error naming the path (and
+ * the first character that does not belong) and is never replaced. */
 #ifndef KM_SERVERID_H
 #define KM_SERVERID_H
 

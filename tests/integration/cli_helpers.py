@@ -87,7 +87,7 @@ def start_server(start_plugin, kms, directory, extra_env=None):
     metadata = str(directory / "key_metadata")
     host = start_plugin(extra_env=extra_env or plugin_env(kms), cwd=str(directory))
     host.init()
-    host.configure(hcl(kms, metadata, 'refresh_aliases_interval = "1000h"\n\n'
+    host.configure(hcl(kms, metadata, 'refresh_aliases_interval = "42h"\n\n'
                                       'dispose_aliases_interval = "1000h"\n\n'
                                       'dispose_keys_interval = "1000h"'), trust_domain=TD)
     return host, read_server_id(metadata)

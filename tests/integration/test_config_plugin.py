@@ -1,7 +1,10 @@
 """Configuration through the plugin's Config service, as SPIRE sends it:
 Validate answers valid/notes for good and bad text (HCL printer output and
 JSON), Configure refuses bad text with INVALID_ARGUMENT carrying every
-problem joined with "; ", and no note ever shows the secret access key."""
+problem joined with "; ", and no note ever shows the secret access key.
+The settings that judge other servers are bounded, and server ids are
+alias-safe: both refused with a note naming the value, the bound or the
+character, and why."""
 import json
 import os
 
@@ -120,3 +123,42 @@ def test_plugin_keeps_serving_after_hostile_input(host):
     assert error.value.details().endswith("; ... and 39982 more problems")
     valid, notes = host.validate(PRINTER_BASIC)
     assert valid and list(notes) == []
+
+
+BOUND_CASES = [
+    ('stale_alias_age = "4h"',
+     'key "stale_alias_age" at 5:1: "4h" is less than the minimum of 168h (7 days): this server '
+     "deletes the aliases and keys of other servers whose aliases were not refreshed for "
+     "stale_alias_age, so a shorter age could delete the keys of live servers"),
+    ('orphan_key_age = "1m"',
+     'key "orphan_key_age" at 5:1: "1m" is less than the minimum of 24h: this server deletes the '
+     "unaliased keys of its trust domain, other servers' included, once they are older than "
+     "orphan_key_age, so a shorter age could delete a key another server has just created and "
+     "not yet aliased"),
+    ('refresh_aliases_interval = "720h"',
+     'key "refresh_aliases_interval" at 5:1: "720h" is more than a quarter of stale_alias_age = '
+     "336h, the default (at most 84h): servers delete the keys of a server whose aliases were "
+     "not refreshed for their stale_alias_age, so every server must refresh several times "
+     "within it"),
+    ('key_identifier_value = "prod/server-1"',
+     'key "key_identifier_value" at 3:1: character \'/\' at position 5 is not allowed: a server '
+     "id is one component of the alias name alias/SPIRE_SERVER/{TRUST_DOMAIN}/{SERVER_ID}/"
+     "{KEY_ID}, so it may hold only letters, digits, '_' and '-'"),
+]
+
+
+@pytest.mark.parametrize("line,note", BOUND_CASES)
+def test_bounds_and_server_ids_refused_by_validate_and_configure(host, line, note):
+    if line.startswith("key_identifier_value"):
+        text = f'region = "us-east-2"\n\n{line}'
+    else:
+        text = f'region = "us-east-2"\n\nkey_identifier_value = "srv-1"\n\n{line}'
+    valid, notes = host.validate(text)
+    assert (valid, list(notes)) == (False, [note])
+    with pytest.raises(grpc.RpcError) as error:
+        host.configure(text)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == note
+    assert not host.validate('region = "us-east-2"\n\nkey_identifier_value = "srv-1"\n\n'
+                             'stale_alias_age = "168h"\n\norphan_key_age = "24h"\n\n'
+                             'refresh_aliases_interval = "42h"')[1]

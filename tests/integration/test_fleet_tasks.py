@@ -12,13 +12,14 @@ from keymanager_helpers import (TD_PREFIX, hcl, key_state, plugin_env, read_serv
                                 wait_until)
 
 FAR = "1000h"
+REFRESH_FAR = "42h"  # the longest refresh_aliases_interval allowed (a quarter of 168h)
 HOUR = 3600
 STALE_S = 336 * HOUR
 ORPHAN_S = 48 * HOUR
 MARGIN_S = 60  # both sides of a threshold, far above test run times
 
 
-def fleet_hcl(refresh=FAR, dispose_aliases=FAR, dispose_keys=FAR, extra=""):
+def fleet_hcl(refresh=REFRESH_FAR, dispose_aliases=FAR, dispose_keys=FAR, extra=""):
     text = (f'refresh_aliases_interval = "{refresh}"\n\n'
             f'dispose_aliases_interval = "{dispose_aliases}"\n\n'
             f'dispose_keys_interval = "{dispose_keys}"\n\nlog_level = "debug"')
@@ -211,10 +212,11 @@ def test_dispose_keys_calls_per_run(start_plugin, kms, tmp_path):
     kms.reset_calls()
 
     first = wait_runs(host, "dispose_keys", 1)[0]
-    # keys: ours + shared (aliased), orphan, young, foreign (unaliased): 3 DescribeKey
-    assert only_task_calls(kms) == {"ListKeys": 1, "ListAliases": 2, "DescribeKey": 3}
-    assert first["calls"] == "6" and first["keys_scanned"] == "5" and first["disposed"] == "1"
     wait_until(lambda: key_state(kms, orphan) == "PendingDeletion", what="orphan deleted")
+    # keys: ours + shared (aliased), orphan, young, foreign (unaliased): 3 DescribeKey;
+    # then the deletion queue's ListAliases for the orphan (KMS shows it unaliased)
+    assert only_task_calls(kms) == {"ListKeys": 1, "ListAliases": 2 + 1, "DescribeKey": 3}
+    assert first["calls"] == "6" and first["keys_scanned"] == "5" and first["disposed"] == "1"
 
     kms.reset_calls()
     second = wait_runs(host, "dispose_keys", 2)[1]
@@ -238,10 +240,12 @@ def test_dispose_aliases_and_refresh_calls_per_run(start_plugin, kms, tmp_path):
     kms.reset_calls()
 
     first = wait_runs(host, "dispose_aliases", 1)[0]
-    assert only_task_calls(kms) == {"ListAliases": 2, "DeleteAlias": 3}
-    assert first["calls"] == "5" and first["aliases_scanned"] == str(total)
-    assert first["disposed"] == "3"
     wait_until(lambda: kms.calls("ScheduleKeyDeletion") == 3, what="3 keys queued and deleted")
+    # 2 listing pages, then per stale alias: ListAliases of its key right before
+    # DeleteAlias, and the deletion queue's ListAliases before scheduling the key
+    assert only_task_calls(kms) == {"ListAliases": 2 + 3 + 3, "DeleteAlias": 3}
+    assert first["calls"] == "8" and first["aliases_scanned"] == str(total)
+    assert first["disposed"] == "3"
 
 
 def test_refresh_calls_per_run(start_plugin, kms, tmp_path):

@@ -1,6 +1,7 @@
 """Exact KMS calls per KeyManager RPC, counted by the emulator: GenerateKey is
 CreateKey + GetPublicKey + CreateAlias; rotation is CreateKey + GetPublicKey
-+ UpdateAlias, then the queue's ScheduleKeyDeletion of the old key; SignData
++ UpdateAlias, then the queue's ListAliases (KMS must show no alias targets
+the old key) and ScheduleKeyDeletion of the old key; SignData
 is one Sign (MessageType DIGEST); GetPublicKey(s) make no call."""
 from keymanager_helpers import (key_state, our_aliases, read_server_id, sign, start_configured,
                                 wait_until)
@@ -16,7 +17,7 @@ def kms_calls(kms):
 
 def test_calls_per_rpc(start_plugin, kms, tmp_path):
     host, metadata = start_configured(start_plugin, kms, tmp_path,
-                                      extra_hcl='refresh_aliases_interval = "1000h"\n\n'
+                                      extra_hcl='refresh_aliases_interval = "42h"\n\n'
                                                 'dispose_aliases_interval = "1000h"\n\n'
                                                 'dispose_keys_interval = "1000h"')
     server_id = read_server_id(metadata)
@@ -46,7 +47,7 @@ def test_calls_per_rpc(start_plugin, kms, tmp_path):
     assert second.fingerprint != first.fingerprint
     wait_until(lambda: key_state(kms, old_key) == "PendingDeletion", what="old key deletion")
     assert kms_calls(kms) == {"CreateKey": 1, "GetPublicKey": 1, "UpdateAlias": 1,
-                              "ScheduleKeyDeletion": 1}
+                              "ListAliases": 1, "ScheduleKeyDeletion": 1}
     new_key = our_aliases(kms, server_id)["x509-CA-A"]
     assert new_key != old_key and key_state(kms, new_key) == "Enabled"
 

@@ -1,17 +1,20 @@
 """Server identity and key loading across restarts: the metadata file
-(created 0600 with a UUID, corrupt -> Configure fails and the file stays),
+(created 0600 with a UUID, corrupt -> Configure fails naming the character
+and the file stays, a FIFO or directory there -> a clear error, never a hang,
+servers starting together on one new file agree on one id),
 restart keeps keys, a lost file gives a new server id and new keys, a
 disabled key behind our alias is skipped (not fatal) and re-pointed by the
 next GenerateKey, reconfigure keeps keys, other servers' aliases are ignored."""
 import os
 import re
+import threading
 import uuid
 
 import grpc
 import pytest
 
 from keymanager_helpers import (file_mode, hcl, key_state, our_aliases, plugin_env,
-                                read_server_id, sign, start_configured, verify)
+                                read_server_id, sign, start_configured, verify, wait_until)
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -42,6 +45,76 @@ def test_corrupt_metadata_file_fails_configure_and_is_kept(start_plugin, kms, tm
     assert "UUID" in caught.value.details()
     assert metadata.read_text() == content
     assert host.health() == 1  # still serving
+
+
+def test_metadata_file_naming_a_server_path_is_refused_with_the_character(start_plugin, kms,
+                                                                        tmp_path):
+    metadata = tmp_path / "key_metadata"
+    metadata.write_text("prod/server-1\n")
+    host = start_plugin(extra_env=plugin_env(kms), cwd=str(tmp_path))
+    host.init()
+    with pytest.raises(grpc.RpcError) as caught:
+        host.configure(hcl(kms, str(metadata)))
+    assert caught.value.details() == (
+        f"server id file {metadata} does not hold a UUID: character 'p' at position 1 is not a "
+        "hexadecimal digit or '-' (fix or remove it; removing it gives this server a new id and "
+        "new keys)")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_metadata_path_that_is_not_a_regular_file_is_an_error(start_plugin, kms, tmp_path, kind):
+    """A FIFO nobody writes to would block a plain open/read forever."""
+    metadata = tmp_path / "key_metadata"
+    if kind == "fifo":
+        os.mkfifo(metadata, 0o600)
+    else:
+        metadata.mkdir()
+    host = start_plugin(extra_env=plugin_env(kms), cwd=str(tmp_path))
+    host.init()
+    with pytest.raises(grpc.RpcError) as caught:
+        host.configure(hcl(kms, str(metadata)), timeout=20)
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    what = "a FIFO" if kind == "fifo" else "a directory"
+    assert caught.value.details() == f"server id file {metadata} is {what}, not a regular file"
+    assert host.health() == 1  # still serving
+
+
+def test_servers_starting_together_agree_on_one_id(start_plugin, kms, tmp_path):
+    """Two plugin processes configured at once on one new metadata file: one
+    creates it, the other reads the winner's id; both then manage the same
+    alias."""
+    metadata = str(tmp_path / "key_metadata")
+    hosts = [start_plugin(extra_env=plugin_env(kms), cwd=str(tmp_path)) for _ in range(4)]
+    for host in hosts:
+        host.init()
+    start = threading.Barrier(len(hosts))
+    errors = []
+
+    def configure(host):
+        start.wait()
+        try:
+            host.configure(hcl(kms, metadata))
+        except grpc.RpcError as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=configure, args=(host,)) for host in hosts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    server_id = read_server_id(metadata)
+    assert UUID_RE.match(server_id)
+    assert sorted(os.listdir(tmp_path)) == ["key_metadata"]
+    for host in hosts:
+        configured = wait_until(lambda h=host: [r for r in h.log_records() if isinstance(r, dict)
+                                                and r.get("@message") == "Configured"],
+                                what="the Configured log line")
+        assert [r["server_id"] for r in configured] == [server_id]
+    key = hosts[0].generate_key("x509-CA-A", "EC_P256")
+    for host in hosts[1:]:
+        host.configure(hcl(kms, metadata))  # reloads: the same server id, the same alias
+        assert host.get_public_key("x509-CA-A") == key
 
 
 def test_restart_with_same_metadata_keeps_keys(start_plugin, kms, tmp_path):

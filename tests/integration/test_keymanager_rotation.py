@@ -2,13 +2,14 @@
 same key id never fail, and each signature verifies with the key whose
 fingerprint the response names; concurrent GenerateKey calls for one id
 serialise (one alias, every replaced key queued for deletion); a replica
-sharing the server id follows a rotation made by the other."""
+sharing the server id follows a rotation made by the other, whatever the new
+key's type, and says why whenever it cannot."""
 import threading
 
 from spire.plugin.server.keymanager.v1 import keymanager_pb2
 
-from keymanager_helpers import (digest_of, key_state, our_aliases, plugin_env, read_server_id,
-                                sign, start_configured, verify, wait_until)
+from keymanager_helpers import (check_public_key, digest_of, key_state, our_aliases, plugin_env,
+                                read_server_id, sign, start_configured, verify, wait_until)
 
 
 def test_rotation_under_concurrent_sign(start_plugin, kms, tmp_path):
@@ -94,3 +95,77 @@ def test_replica_sharing_server_id_follows_rotation(start_plugin, kms, tmp_path)
     response = sign(second, "x509-CA-A", "SHA256")
     assert response.key_fingerprint == new.fingerprint
     verify(new.pkix_data, response.signature, "SHA256")
+
+
+def test_replica_follows_a_rotation_that_changed_the_key_type(start_plugin, kms, tmp_path):
+    """SPIRE changes ca_key_type during a rolling restart: one replica rotates
+    x509-CA-A from ec-p256 to ec-p384. The other follows the alias whatever the
+    new key's type, and signs with it (before issue 10 it logged an empty error
+    and kept signing with the old key, which its peer then deleted)."""
+    text = (f'region = "us-east-2"\n\nkey_identifier_value = "replicated"\n\n'
+            f'endpoint = "{kms.url}"\n\nrefresh_aliases_interval = "1s"\n\nlog_level = "debug"')
+    first = start_plugin(extra_env=plugin_env(kms), cwd=str(tmp_path))
+    first.init()
+    first.configure(text)
+    old = first.generate_key("x509-CA-A", "EC_P256")
+    second = start_plugin(extra_env=plugin_env(kms), cwd=str(tmp_path))
+    second.init()
+    second.configure(text)
+    assert second.get_public_key("x509-CA-A") == old
+
+    new = first.generate_key("x509-CA-A", "EC_P384")
+    wait_until(lambda: second.get_public_key("x509-CA-A") == new, timeout=15,
+               what="the replica to follow the rotation to another key type")
+    check_public_key(second.get_public_key("x509-CA-A"), "x509-CA-A", "EC_P384")
+    response = sign(second, "x509-CA-A", "SHA384")
+    assert response.key_fingerprint == new.fingerprint
+    verify(new.pkix_data, response.signature, "SHA384")
+    followed = [r for r in second.log_records() if isinstance(r, dict)
+                and r.get("@message") == "Following our alias to the key it now targets"]
+    assert followed and followed[-1]["key_type"] == "EC_P384"
+    assert followed[-1]["previous_key_type"] == "EC_P256"
+
+
+def test_a_replica_that_cannot_follow_says_why(start_plugin, kms, kms_client, tmp_path):
+    """The alias now targets a key the replica cannot use (disabled): the
+    replica keeps its key and logs the reason, never an empty error."""
+    text = (f'region = "us-east-2"\n\nkey_identifier_value = "replicated"\n\n'
+            f'endpoint = "{kms.url}"\n\nrefresh_aliases_interval = "1s"')
+    host = start_plugin(extra_env=plugin_env(kms), cwd=str(tmp_path))
+    host.init()
+    host.configure(text)
+    old = host.generate_key("x509-CA-A", "EC_P256")
+    other = kms.create_key("ECC_NIST_P384", "SPIRE_SERVER_KEY/example_org/x509-CA-A")
+    kms_client.update_alias(AliasName="alias/SPIRE_SERVER/example_org/replicated/x509-CA-A",
+                            TargetKeyId=other)
+    kms.disable_key(other)
+
+    def reasons():
+        return [r.get("reason") for r in host.log_records() if isinstance(r, dict)
+                and r.get("@message") == "Could not follow our alias to its new key"]
+    wait_until(reasons, timeout=15, what="the replica to say why it cannot follow")
+    assert reasons()[0] == "the key is Disabled"
+    assert host.get_public_key("x509-CA-A") == old
+
+
+def test_replica_absorbs_a_rotation_when_it_signs(start_plugin, kms, tmp_path):
+    """The replica's next alias refresh is hours away when the other replica
+    rotates and deletes the old key: its next SignData finds the old key
+    pending deletion, follows the alias at once and signs with the new key."""
+    text = (f'region = "us-east-2"\n\nkey_identifier_value = "replicated"\n\n'
+            f'endpoint = "{kms.url}"\n\nrefresh_aliases_interval = "42h"')
+    first = start_plugin(extra_env=plugin_env(kms), cwd=str(tmp_path))
+    first.init()
+    first.configure(text)
+    first.generate_key("x509-CA-A", "EC_P256")
+    old_key = our_aliases(kms, "replicated")["x509-CA-A"]
+    second = start_plugin(extra_env=plugin_env(kms), cwd=str(tmp_path))
+    second.init()
+    second.configure(text)
+
+    new = first.generate_key("x509-CA-A", "RSA_2048")
+    wait_until(lambda: key_state(kms, old_key) == "PendingDeletion", what="the old key deleted")
+    response = sign(second, "x509-CA-A", "SHA256")
+    assert response.key_fingerprint == new.fingerprint
+    verify(new.pkix_data, response.signature, "SHA256")
+    assert second.get_public_key("x509-CA-A") == new

@@ -63,7 +63,7 @@ static void test_every_key_set(void **state)
         "access_key_id = \"AKIAEXAMPLE\"\n"
         "secret_access_key = \"c2VjcmV0\"\n"
         "region = \"us-gov-west-1\"\n"
-        "key_identifier_value = \"server-a/primary_1\"\n"
+        "key_identifier_value = \"server-a_primary-1\"\n"
         "key_policy_file = \"" DATA(
             "config_policy.json") "\"\n"
                                   "key_tags {\n  team = \"pki\"\n  \"cost center\" = \"42\"\n  "
@@ -77,13 +77,13 @@ static void test_every_key_set(void **state)
                                                        "refresh_aliases_interval = \"1h30m\"\n"
                                                        "dispose_aliases_interval = \"90s\"\n"
                                                        "dispose_keys_interval = \"500ms\"\n"
-                                                       "stale_alias_age = \"1.5h\"\n"
-                                                       "orphan_key_age = \"2h45m30s\"\n");
+                                                       "stale_alias_age = \"168.5h\"\n"
+                                                       "orphan_key_age = \"24h45m30s\"\n");
     assert_string_equal(config->access_key_id, "AKIAEXAMPLE");
     assert_string_equal(config->secret_access_key, "c2VjcmV0");
     assert_string_equal(config->region, "us-gov-west-1");
     assert_null(config->key_identifier_file);
-    assert_string_equal(config->key_identifier_value, "server-a/primary_1");
+    assert_string_equal(config->key_identifier_value, "server-a_primary-1");
     assert_string_equal(config->key_policy_file, DATA("config_policy.json"));
     assert_non_null(strstr(config->key_policy, "\"Version\": \"2012-10-17\""));
     assert_int_equal(config->key_tag_count, 3);
@@ -99,8 +99,8 @@ static void test_every_key_set(void **state)
     assert_int_equal(config->refresh_aliases_interval_ms, 90LL * 60 * 1000);
     assert_int_equal(config->dispose_aliases_interval_ms, 90 * 1000);
     assert_int_equal(config->dispose_keys_interval_ms, 500);
-    assert_int_equal(config->stale_alias_age_ms, 90LL * 60 * 1000);
-    assert_int_equal(config->orphan_key_age_ms, (2LL * 3600 + 45 * 60 + 30) * 1000);
+    assert_int_equal(config->stale_alias_age_ms, 168LL * 3600 * 1000 + 30 * 60 * 1000);
+    assert_int_equal(config->orphan_key_age_ms, (24LL * 3600 + 45 * 60 + 30) * 1000);
     config_free(config);
 }
 
@@ -193,9 +193,15 @@ static void test_good_values(void **state)
         "log_level = \"TRACE\"",
         "log_level = \"warning\"",
         "log_level = \"error\"",
-        "stale_alias_age = \"1ms\"",
-        "orphan_key_age = \"1000000us\"",
-        "orphan_key_age = \"+3h\"",
+        "stale_alias_age = \"168h\"",
+        "stale_alias_age = \"604800s\"",
+        "stale_alias_age = \"8760h\"",
+        "orphan_key_age = \"86400000000us\"",
+        "orphan_key_age = \"+30h\"",
+        "refresh_aliases_interval = \"1ms\"",
+        "refresh_aliases_interval = \"42h\"",
+        "stale_alias_age = \"168h\"\nrefresh_aliases_interval = \"42h\"",
+        "key_identifier_value = \"\"",
         "key_tags {}",
         "key_tags { \"a:b/c=d+e-f@g.h_i\" = \"\xC3\xA9t\xC3\xA9 \xE6\x97\xA5\" }",
     };
@@ -205,6 +211,25 @@ static void test_good_values(void **state)
         config_free(load_ok(text));
     }
 }
+
+#define SERVER_ID_RULE                                                                             \
+    "a server id is one component of the alias name "                                              \
+    "alias/SPIRE_SERVER/{TRUST_DOMAIN}/{SERVER_ID}/{KEY_ID}, so it may hold only letters, "        \
+    "digits, '_' and '-'"
+#define STALE_RULE                                                                                 \
+    "this server deletes the aliases and keys of other servers whose aliases were not refreshed "  \
+    "for stale_alias_age, so a shorter age could delete the keys of live servers"
+#define STALE_4H "\"4h\" is less than the minimum of 168h (7 days): " STALE_RULE
+#define ORPHAN_RULE                                                                                \
+    "this server deletes the unaliased keys of its trust domain, other servers' included, once "   \
+    "they are older than orphan_key_age, so a shorter age could delete a key another server has "  \
+    "just created and not yet aliased"
+#define REFRESH_RULE                                                                               \
+    "servers delete the keys of a server whose aliases were not refreshed for their "              \
+    "stale_alias_age, so every server must refresh several times within it"
+#define REFRESH_FLEET_RULE                                                                         \
+    "other servers delete the keys of a server whose aliases were not refreshed for their "        \
+    "stale_alias_age, so every server must refresh several times within it"
 
 typedef struct {
     const char *text;
@@ -265,9 +290,45 @@ static const bad_case bad_cases[] = {
      "set a key identifier file (key_metadata_file or key_identifier_file) or "
      "key_identifier_value, not both"},
     {"region = \"us-east-2\"\nkey_identifier_value = \"a b\"\n", "example.org",
-     "key \"key_identifier_value\" at 2:1: may hold only letters, digits, '/', '_' and '-'"},
+     "key \"key_identifier_value\" at 2:1: character U+0020 at position 2 is not "
+     "allowed: " SERVER_ID_RULE},
+    {"region = \"us-east-2\"\nkey_identifier_value = \"prod/server-1\"\n", "example.org",
+     "key \"key_identifier_value\" at 2:1: character '/' at position 5 is not "
+     "allowed: " SERVER_ID_RULE},
     {"region = \"us-east-2\"\nkey_identifier_value = \"alias/aws/x\"\n", "example.org",
-     "key \"key_identifier_value\" at 2:1: must not start with \"alias/aws/\" (reserved by AWS)"},
+     "key \"key_identifier_value\" at 2:1: character '/' at position 6 is not "
+     "allowed: " SERVER_ID_RULE},
+    {"region = \"us-east-2\"\nkey_identifier_value = \"srv.1\"\n", "example.org",
+     "key \"key_identifier_value\" at 2:1: character '.' at position 4 is not "
+     "allowed: " SERVER_ID_RULE},
+    {"region = \"us-east-2\"\nkey_identifier_value = \"s\u00e9rver:1\"\n", "example.org",
+     "key \"key_identifier_value\" at 2:1: character U+00E9 at position 2 is not "
+     "allowed: " SERVER_ID_RULE},
+    /* the settings that judge other servers are bounded */
+    {BASE "stale_alias_age = \"4h\"\n", "example.org", "key \"stale_alias_age\" at 3:1: " STALE_4H},
+    {BASE "stale_alias_age = \"167h59m59.999s\"\n", "example.org",
+     "key \"stale_alias_age\" at 3:1: \"167h59m59.999s\" is less than the minimum of 168h (7 "
+     "days): " STALE_RULE},
+    {BASE "orphan_key_age = \"1m\"\n", "example.org",
+     "key \"orphan_key_age\" at 3:1: \"1m\" is less than the minimum of 24h: " ORPHAN_RULE},
+    {BASE "orphan_key_age = \"23h59m59s\"\n", "example.org",
+     "key \"orphan_key_age\" at 3:1: \"23h59m59s\" is less than the minimum of 24h: " ORPHAN_RULE},
+    {BASE "refresh_aliases_interval = \"720h\"\n", "example.org",
+     "key \"refresh_aliases_interval\" at 3:1: \"720h\" is more than a quarter of stale_alias_age "
+     "= 336h, the default (at most 84h): " REFRESH_RULE},
+    {BASE "stale_alias_age = \"170h\"\nrefresh_aliases_interval = \"42h31m\"\n", "example.org",
+     "key \"refresh_aliases_interval\" at 4:1: \"42h31m\" is more than a quarter of "
+     "stale_alias_age = \"170h\" (at most 42h30m): " REFRESH_RULE},
+    {BASE "stale_alias_age = \"8760h\"\nrefresh_aliases_interval = \"42h0m0.001s\"\n",
+     "example.org",
+     "key \"refresh_aliases_interval\" at 4:1: \"42h0m0.001s\" is more than 42h, a quarter of the "
+     "shortest stale_alias_age any server may use (168h): " REFRESH_FLEET_RULE},
+    /* one cause, one note: a refresh judged against a refused stale_alias_age is not */
+    {BASE "stale_alias_age = \"4h\"\nrefresh_aliases_interval = \"6h\"\n", "example.org",
+     "key \"stale_alias_age\" at 3:1: " STALE_4H},
+    {BASE "stale_alias_age = \"1d\"\nrefresh_aliases_interval = \"6h\"\n", "example.org",
+     "key \"stale_alias_age\" at 3:1: \"1d\" is not a duration (use a number and a unit: ns, us, "
+     "ms, s, m, h; e.g. \"6h\", \"90s\", \"1h30m\")"},
     {BASE "key_policy_file = \"" DATA("config_policy_bad.json") "\"\n", "example.org",
      "key \"key_policy_file\" at 3:1: \"" DATA(
          "config_policy_bad.json") "\" is not valid JSON: 4:24: string or '}' expected near ','"},
@@ -338,7 +399,8 @@ static const bad_case bad_cases[] = {
      "trust_domain is required\n"
      "unknown key \"regoin\" at 1:1 (did you mean \"region\"?)\n"
      "key \"secret_access_key\" at 3:1: expected a string, found integer\n"
-     "key \"key_identifier_value\" at 5:1: must not start with \"alias/aws/\" (reserved by AWS)\n"
+     "key \"key_identifier_value\" at 5:1: character '/' at position 6 is not "
+     "allowed: " SERVER_ID_RULE "\n"
      "key \"max_attempts\" at 2:1: expected an integer, found string\n"
      "key \"log_level\" at 4:1: expected one of trace, debug, info, warn, error\n"
      "access_key_id and secret_access_key must be set together (only secret_access_key is set)\n"

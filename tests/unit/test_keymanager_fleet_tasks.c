@@ -1,7 +1,9 @@
 /* Unit tests of the fleet task runs and their scheduler against an in-memory
  * fake of the KMS calls they make (defined here, so the real client is not
  * linked): which aliases are bumped or deleted, which keys are queued for
- * deletion, exact call counts per run, fault handling, periods and prompt stop. */
+ * deletion, exact call counts per run, fault handling (lost answers and
+ * listings KMS never completes included), the re-check right before
+ * DeleteAlias, periods and prompt stop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +30,15 @@
 
 /* ---- the fake KMS -------------------------------------------------------- */
 
-typedef enum { OP_LIST_ALIASES, OP_LIST_KEYS, OP_DESCRIBE, OP_UPDATE, OP_DELETE, OP_COUNT } op;
+typedef enum {
+    OP_LIST_ALIASES,     /* unfiltered: the sweeps' listings */
+    OP_LIST_KEY_ALIASES, /* with KeyId: the re-check before DeleteAlias */
+    OP_LIST_KEYS,
+    OP_DESCRIBE,
+    OP_UPDATE,
+    OP_DELETE,
+    OP_COUNT
+} op;
 
 static struct {
     pthread_mutex_t lock;
@@ -39,10 +49,18 @@ static struct {
     size_t key_count;
     size_t page_size;
     unsigned calls[OP_COUNT];
-    int passes_left[OP_COUNT];   /* calls that succeed before armed failures */
-    int failures_left[OP_COUNT]; /* calls that then fail */
-    bool block_list_keys;        /* ListKeys waits until the call is cancelled */
-    bool saw_cancellation;       /* a blocked call returned because of it */
+    int passes_left[OP_COUNT];            /* calls that succeed before armed failures */
+    int failures_left[OP_COUNT];          /* calls that then fail */
+    aws_status fail_status[OP_COUNT];     /* how they fail (0: a 5xx) */
+    bool applied_then_lost[OP_COUNT];     /* failures are applied first (an answer lost) */
+    bool repeat_marker;                   /* listings answer the same NextMarker forever */
+    const char *refreshed_before_recheck; /* this alias is refreshed right after the listing */
+    bool block_list_keys;                 /* ListKeys waits until the call is cancelled */
+    bool block_update;                    /* UpdateAlias waits until update_released */
+    bool update_released;
+    bool update_cancellable; /* an UpdateAlias came with a stop flag */
+    bool update_saw_alias_lock_held;
+    bool saw_cancellation; /* a blocked call returned because of it */
     char pushed[MAX][64];
     size_t pushed_count;
     fleet_alias own[8];
@@ -71,7 +89,13 @@ static int reset_fake(void **state)
     memset(fake.calls, 0, sizeof fake.calls);
     memset(fake.passes_left, 0, sizeof fake.passes_left);
     memset(fake.failures_left, 0, sizeof fake.failures_left);
+    memset(fake.fail_status, 0, sizeof fake.fail_status);
+    memset(fake.applied_then_lost, 0, sizeof fake.applied_then_lost);
+    fake.repeat_marker = false;
+    fake.refreshed_before_recheck = NULL;
     fake.block_list_keys = fake.saw_cancellation = false;
+    fake.block_update = fake.update_released = fake.update_cancellable = false;
+    fake.update_saw_alias_lock_held = false;
     fake.moved_alias[0] = fake.moved_key[0] = '\0';
     fake.clock_s = NOW_S;
     fake.rotated_to = NULL;
@@ -102,13 +126,24 @@ static int enter(op operation, aws_error *err)
         fake.passes_left[operation]--;
         return 0;
     }
-    if (fake.failures_left[operation] > 0) {
+    if (fake.failures_left[operation] > 0 && !fake.applied_then_lost[operation]) {
         fake.failures_left[operation]--;
-        err->status = AWS_ERR_SERVER;
+        err->status = fake.fail_status[operation] ? fake.fail_status[operation] : AWS_ERR_SERVER;
         snprintf(err->message, sizeof err->message, "injected failure");
         return -1;
     }
     return 0;
+}
+
+/* After an applied call: fails it anyway when its answer is to be lost. */
+static int answer(op operation, aws_error *err)
+{
+    if (!fake.applied_then_lost[operation] || fake.failures_left[operation] == 0)
+        return 0;
+    fake.failures_left[operation]--;
+    err->status = fake.fail_status[operation] ? fake.fail_status[operation] : AWS_ERR_SERVER;
+    snprintf(err->message, sizeof err->message, "injected lost answer");
+    return -1;
 }
 
 static int not_found(aws_error *err, const char *what)
@@ -166,24 +201,47 @@ static kms_key_metadata *find_key(const char *ref)
 
 static size_t page_start(const char *marker) { return marker ? strtoul(marker, NULL, 10) : 0; }
 
+static bool targets(const kms_alias *alias, const char *key_ref)
+{
+    const char *tail = strrchr(key_ref, '/');
+    return strcmp(alias->target_key_id, tail != NULL ? tail + 1 : key_ref) == 0;
+}
+
+/* One page of the aliases (all of them, or those targeting key_id). */
+static void alias_page(const char *key_id, const char *marker, kms_alias_page *out)
+{
+    kms_alias matching[MAX];
+    size_t count = 0;
+    for (size_t i = 0; i < fake.alias_count; i++) {
+        if (key_id == NULL || targets(&fake.aliases[i], key_id))
+            matching[count++] = fake.aliases[i];
+    }
+    size_t start = page_start(marker);
+    size_t end = start + fake.page_size < count ? start + fake.page_size : count;
+    start = start < end ? start : end;
+    out->aliases = calloc(end - start + 1, sizeof *out->aliases);
+    memcpy(out->aliases, matching + start, (end - start) * sizeof *out->aliases);
+    out->count = end - start;
+    out->truncated = end < count || fake.repeat_marker;
+    if (out->truncated) {
+        snprintf(out->next_marker, sizeof out->next_marker, "%zu", fake.repeat_marker ? 0 : end);
+    }
+}
+
 int kms_list_aliases(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
                      const char *marker, int limit, kms_alias_page *out, aws_error *err)
 {
     (void)client, (void)ctx, (void)limit;
-    assert_null(key_id); /* one unfiltered listing, never one per key */
     pthread_mutex_lock(&fake.lock);
-    int rc = enter(OP_LIST_ALIASES, err);
+    op operation = key_id != NULL ? OP_LIST_KEY_ALIASES : OP_LIST_ALIASES;
+    int rc = enter(operation, err);
+    if (rc == 0 && key_id != NULL && fake.refreshed_before_recheck != NULL) {
+        kms_alias *refreshed = find_alias(fake.refreshed_before_recheck);
+        if (refreshed != NULL)
+            refreshed->last_updated_date = fake.clock_s;
+    }
     if (rc == 0) {
-        size_t start = page_start(marker);
-        size_t end =
-            start + fake.page_size < fake.alias_count ? start + fake.page_size : fake.alias_count;
-        out->aliases = calloc(end - start + 1, sizeof *out->aliases);
-        memcpy(out->aliases, fake.aliases + start, (end - start) * sizeof *out->aliases);
-        out->count = end - start;
-        out->truncated = end < fake.alias_count;
-        if (out->truncated) {
-            snprintf(out->next_marker, sizeof out->next_marker, "%zu", end);
-        }
+        alias_page(key_id, marker, out);
     }
     pthread_mutex_unlock(&fake.lock);
     return rc;
@@ -233,9 +291,10 @@ int kms_list_keys(kms_client *client, const aws_call_ctx *ctx, const char *marke
             strcpy(out->keys[i - start].arn, fake.keys[i].arn);
         }
         out->count = end - start;
-        out->truncated = end < fake.key_count;
+        out->truncated = end < fake.key_count || fake.repeat_marker;
         if (out->truncated) {
-            snprintf(out->next_marker, sizeof out->next_marker, "%zu", end);
+            snprintf(out->next_marker, sizeof out->next_marker, "%zu",
+                     fake.repeat_marker ? 0 : end);
         }
     }
     pthread_mutex_unlock(&fake.lock);
@@ -260,9 +319,13 @@ int kms_describe_key(kms_client *client, const aws_call_ctx *ctx, const char *ke
 int kms_update_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,
                      const char *target_key_id, aws_error *err)
 {
-    (void)client, (void)ctx;
+    (void)client;
     pthread_mutex_lock(&fake.lock);
+    fake.update_cancellable = fake.update_cancellable || ctx->cancelled != NULL;
+    fake.update_saw_alias_lock_held = owner_alias_lock_is_held();
     int rc = enter(OP_UPDATE, err);
+    while (fake.block_update && !fake.update_released)
+        pthread_cond_wait(&fake.changed, &fake.lock);
     kms_alias *alias = rc == 0 ? find_alias(alias_name) : NULL;
     if (rc == 0 && alias == NULL) {
         rc = not_found(err, alias_name);
@@ -287,6 +350,7 @@ int kms_delete_alias(kms_client *client, const aws_call_ctx *ctx, const char *al
         size_t index = (size_t)(alias - fake.aliases);
         memmove(alias, alias + 1, (fake.alias_count - index - 1) * sizeof *alias);
         fake.alias_count--;
+        rc = answer(OP_DELETE, err);
     }
     pthread_mutex_unlock(&fake.lock);
     return rc;
@@ -328,9 +392,11 @@ static int own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
     return 0;
 }
 
-static void alias_moved(void *ctx, const char *alias_name, const char *new_key_id)
+static void alias_moved(void *ctx, const aws_call_ctx *call, const char *alias_name,
+                        const char *new_key_id)
 {
     (void)ctx;
+    assert_non_null(call);
     snprintf(fake.moved_alias, sizeof fake.moved_alias, "%s", alias_name);
     snprintf(fake.moved_key, sizeof fake.moved_key, "%s", new_key_id);
 }
@@ -493,10 +559,11 @@ static void test_dispose_aliases_only_stale_aliases_of_other_servers(void **stat
 
     fleet_run_stats stats = run(fleet_run_dispose_aliases, NOW_S);
 
-    assert_int_equal(fake.calls[OP_LIST_ALIASES], 5); /* 9 aliases, pages of 2 */
+    assert_int_equal(fake.calls[OP_LIST_ALIASES], 5);     /* 9 aliases, pages of 2 */
+    assert_int_equal(fake.calls[OP_LIST_KEY_ALIASES], 2); /* read again before each delete */
     assert_int_equal(fake.calls[OP_DELETE], 2);
     assert_int_equal(fake.calls[OP_DESCRIBE], 0);
-    assert_int_equal(stats.calls, 7);
+    assert_int_equal(stats.calls, 9);
     assert_int_equal(stats.aliases_scanned, 9);
     assert_int_equal(stats.disposed, 2);
     assert_null(find_alias(ALIAS(PEER, "stale")));
@@ -536,11 +603,13 @@ static void test_dispose_aliases_survives_faults(void **state)
     assert_int_equal(stats.failures, 1);
     assert_int_equal(fake.alias_count, 3);
 
+    /* a definite refusal: the alias stays, and so does its key */
     fake.failures_left[OP_DELETE] = 1;
+    fake.fail_status[OP_DELETE] = AWS_ERR_ACCESS_DENIED;
     stats = run(fleet_run_dispose_aliases, NOW_S);
     assert_int_equal(stats.failures, 1);
     assert_int_equal(stats.disposed, 2);
-    assert_non_null(find_alias(ALIAS(PEER, "a"))); /* its delete failed */
+    assert_non_null(find_alias(ALIAS(PEER, "a"))); /* its delete was refused */
     assert_false(was_pushed("k-a"));               /* so its key stays */
 
     stats = run(fleet_run_dispose_aliases, NOW_S);
@@ -548,6 +617,82 @@ static void test_dispose_aliases_survives_faults(void **state)
     assert_int_equal(stats.disposed, 1);
     assert_int_equal(fake.alias_count, 0);
     assert_true(was_pushed("k-a"));
+}
+
+/* DeleteAlias applied, its answer lost (a 5xx after retries, a timeout): the
+ * alias may be gone, so its key is queued, and the deletion queue's own
+ * check (KMS lists no alias for it) decides. A 5xx that was not applied
+ * queues the key too, and the queue's check then finds the alias. */
+static void test_dispose_aliases_queues_the_key_after_an_unknown_delete(void **state)
+{
+    (void)state;
+    add_alias(ALIAS(PEER, "a"), "k-a", NOW_S - 20 * DAY_S);
+    add_alias(ALIAS(PEER, "b"), "k-b", NOW_S - 20 * DAY_S);
+    fake.applied_then_lost[OP_DELETE] = true;
+    fake.failures_left[OP_DELETE] = 1;
+    fake.fail_status[OP_DELETE] = AWS_ERR_TIMEOUT;
+
+    fleet_run_stats stats = run(fleet_run_dispose_aliases, NOW_S);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(stats.disposed, 1);
+    assert_int_equal(fake.alias_count, 0);
+    assert_true(was_pushed("k-a"));
+    assert_true(was_pushed("k-b"));
+
+    reset_fake(NULL);
+    add_alias(ALIAS(PEER, "a"), "k-a", NOW_S - 20 * DAY_S);
+    fake.failures_left[OP_DELETE] = 1; /* a 5xx, not applied */
+    stats = run(fleet_run_dispose_aliases, NOW_S);
+    assert_int_equal(stats.failures, 1);
+    assert_non_null(find_alias(ALIAS(PEER, "a")));
+    assert_true(was_pushed("k-a")); /* the queue's check will find the alias and keep the key */
+}
+
+/* The owner refreshed its alias after the run's listing: the read right
+ * before DeleteAlias shows it fresh, and nothing is deleted. So too when it
+ * moved to another key, or when KMS cannot be read then. */
+static void test_dispose_aliases_reads_again_before_deleting(void **state)
+{
+    (void)state;
+    add_alias(ALIAS(PEER, "woke"), "k-woke", NOW_S - 20 * DAY_S);
+    fake.refreshed_before_recheck = ALIAS(PEER, "woke");
+    fleet_run_stats stats = run(fleet_run_dispose_aliases, NOW_S);
+    assert_int_equal(fake.calls[OP_LIST_KEY_ALIASES], 1);
+    assert_int_equal(fake.calls[OP_DELETE], 0);
+    assert_int_equal(stats.disposed, 0);
+    assert_int_equal(fake.pushed_count, 0);
+    assert_non_null(find_alias(ALIAS(PEER, "woke")));
+
+    reset_fake(NULL);
+    add_alias(ALIAS(PEER, "a"), "k-a", NOW_S - 20 * DAY_S);
+    fake.passes_left[OP_LIST_ALIASES] = 1;
+    fake.failures_left[OP_LIST_KEY_ALIASES] = 1;
+    stats = run(fleet_run_dispose_aliases, NOW_S);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(fake.calls[OP_DELETE], 0);
+    assert_int_equal(fake.pushed_count, 0);
+    assert_non_null(find_alias(ALIAS(PEER, "a")));
+}
+
+/* A listing KMS never completes (the same NextMarker again) is cut: neither
+ * sweep judges anything from it. */
+static void test_sweeps_judge_nothing_from_an_endless_listing(void **state)
+{
+    (void)state;
+    add_alias(ALIAS(PEER, "a"), "k-a", NOW_S - 20 * DAY_S);
+    add_key("k-orphan", "SPIRE_SERVER_KEY/example_org/B", NOW_S - 30 * DAY_S);
+    fake.repeat_marker = true;
+
+    fleet_run_stats stats = run(fleet_run_dispose_aliases, NOW_S);
+    assert_int_equal(fake.calls[OP_LIST_ALIASES], 2); /* the marker comes back once */
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(fake.calls[OP_DELETE] + fake.calls[OP_LIST_KEY_ALIASES], 0);
+
+    stats = run_dispose_keys(NULL, NOW_S);
+    assert_int_equal(fake.calls[OP_LIST_KEYS], 2);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(fake.calls[OP_DESCRIBE], 0);
+    assert_int_equal(fake.pushed_count, 0);
 }
 
 static void test_dispose_aliases_partial_listing_disposes_nothing(void **state)
@@ -566,7 +711,7 @@ static void test_dispose_aliases_partial_listing_disposes_nothing(void **state)
     assert_int_equal(fake.alias_count, 3);
 
     stats = run(fleet_run_dispose_aliases, NOW_S); /* the next period */
-    assert_int_equal(stats.calls, 2 + 3);
+    assert_int_equal(stats.calls, 2 + 3 + 3);
     assert_int_equal(fake.alias_count, 0);
     assert_int_equal(fake.pushed_count, 3);
 }
@@ -785,6 +930,44 @@ static void test_stop_while_idle_is_prompt(void **state)
     fleet_stop(NULL);
 }
 
+static void *stop_fleet(void *tasks)
+{
+    fleet_stop(tasks);
+    return NULL;
+}
+
+/* Stop while the refresh's UpdateAlias is in flight: the write is not
+ * abandoned (it carries no stop flag: KMS could apply a write we gave up on
+ * after the alias lock is released and a rotation moved the alias), and the
+ * owner's alias lock is held until it returns. */
+static void test_stop_never_abandons_a_refresh_write(void **state)
+{
+    (void)state;
+    add_key("k-a", "SPIRE_SERVER_KEY/example_org/A", NOW_S - DAY_S);
+    add_alias(ALIAS(ME, "A"), "k-a", NOW_S - DAY_S);
+    add_own(ALIAS(ME, "A"), "k-a");
+    fake.block_update = true;
+    fleet_options options = options_for_tests();
+    options.alias_lock = &owner_alias_lock;
+    options.refresh_aliases_interval_ms = 10;
+    fleet *tasks = fleet_start(&options);
+    assert_non_null(tasks);
+    assert_true(wait_for_calls(OP_UPDATE, 1, 5000));
+    pthread_t stopper;
+    assert_int_equal(pthread_create(&stopper, NULL, stop_fleet, tasks), 0);
+
+    pthread_mutex_lock(&fake.lock);
+    assert_true(fake.update_saw_alias_lock_held);
+    assert_false(fake.update_cancellable);
+    fake.update_released = true;
+    pthread_cond_broadcast(&fake.changed);
+    pthread_mutex_unlock(&fake.lock);
+    pthread_join(stopper, NULL);
+
+    assert_false(owner_alias_lock_is_held());
+    assert_true(find_alias(ALIAS(ME, "A"))->last_updated_date == NOW_S);
+}
+
 static void test_start_refuses_incomplete_options(void **state)
 {
     (void)state;
@@ -810,6 +993,10 @@ int main(void)
         cmocka_unit_test_setup(test_dispose_aliases_keeps_key_another_alias_targets, reset_fake),
         cmocka_unit_test_setup(test_dispose_aliases_survives_faults, reset_fake),
         cmocka_unit_test_setup(test_dispose_aliases_partial_listing_disposes_nothing, reset_fake),
+        cmocka_unit_test_setup(test_dispose_aliases_queues_the_key_after_an_unknown_delete,
+                               reset_fake),
+        cmocka_unit_test_setup(test_dispose_aliases_reads_again_before_deleting, reset_fake),
+        cmocka_unit_test_setup(test_sweeps_judge_nothing_from_an_endless_listing, reset_fake),
         cmocka_unit_test_setup(test_dispose_keys_queues_only_orphans_of_our_trust_domain,
                                reset_fake),
         cmocka_unit_test_setup(test_dispose_keys_memo_skips_keys_whose_answer_cannot_change,
@@ -819,6 +1006,7 @@ int main(void)
         cmocka_unit_test_setup(test_first_run_waits_one_period, reset_fake),
         cmocka_unit_test_setup(test_stop_cuts_a_running_task_short, reset_fake),
         cmocka_unit_test_setup(test_stop_while_idle_is_prompt, reset_fake),
+        cmocka_unit_test_setup(test_stop_never_abandons_a_refresh_write, reset_fake),
         cmocka_unit_test_setup(test_start_refuses_incomplete_options, reset_fake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

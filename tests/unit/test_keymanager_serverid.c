@@ -1,6 +1,8 @@
 /* Unit tests for the server id file (serverid.c): UUID parsing, creation
- * (0600, a v4 UUID, no temp files left), errors that name the path and
- * leave a corrupt file unchanged. */
+ * (0600, a v4 UUID, no temp files left), errors that name the path (and the
+ * character that does not belong) and leave a corrupt file unchanged; a FIFO,
+ * directory or device at the path is an error, never a hang; racing creators
+ * agree on one id. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -162,21 +165,118 @@ static void test_corrupt_file_is_an_error_and_kept(void **state)
     assert_string_equal(read_text(f->path), "");
 }
 
+static void test_corrupt_file_names_the_character(void **state)
+{
+    fixture *f = *state;
+    char id[SERVERID_LEN + 1];
+    char error[512] = "";
+    char want[512];
+    const struct {
+        const char *content;
+        const char *what;
+    } cases[] = {
+        {"prod/server-1\n", "character 'p' at position 1 is not a hexadecimal digit or '-'"},
+        {"0f8fad5b-d9cb/469f-a165-70867728950e", "character '/' at position 14 is not a "
+                                                 "hexadecimal digit or '-'"},
+        {"  0f8fad5b-d9cb-469f-a165-7086772895\x01"
+         "e",
+         "byte 0x01 at position 37 is not a hexadecimal digit or '-'"},
+        {"0f8fad5b-d9cb-469f-a165-70867728950", "it has 35 characters where a UUID has 36 "
+                                                "(8-4-4-4-12) or 32"},
+        {"\n\n", "it is empty"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_text(f->path, cases[i].content);
+        assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), -1);
+        snprintf(want, sizeof want,
+                 "server id file %s does not hold a UUID: %s (fix or remove it; removing it "
+                 "gives this server a new id and new keys)",
+                 f->path, cases[i].what);
+        assert_string_equal(error, want);
+        assert_string_equal(read_text(f->path), cases[i].content);
+    }
+}
+
 static void test_unreadable_paths_are_errors(void **state)
 {
     fixture *f = *state;
     char id[SERVERID_LEN + 1];
     char error[512] = "";
+    char want[512];
     /* A directory where the file should be. */
     assert_int_equal(mkdir(f->path, 0700), 0);
     assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), -1);
-    assert_non_null(strstr(error, f->path));
+    snprintf(want, sizeof want, "server id file %s is a directory, not a regular file", f->path);
+    assert_string_equal(error, want);
     rmdir(f->path);
+    /* A FIFO nobody writes to: an error at once, not a hang. */
+    assert_int_equal(mkfifo(f->path, 0600), 0);
+    assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), -1);
+    snprintf(want, sizeof want, "server id file %s is a FIFO, not a regular file", f->path);
+    assert_string_equal(error, want);
+    unlink(f->path);
+    /* A device that never ends. */
+    assert_int_equal(serverid_load_or_create("/dev/zero", id, error, sizeof error), -1);
+    assert_string_equal(error, "server id file /dev/zero is a device or special file, not a "
+                               "regular file");
+    /* A symbolic link to a regular file is followed. */
+    char target[256];
+    snprintf(target, sizeof target, "%s/real", f->dir);
+    write_text(target, "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
+    assert_int_equal(symlink(target, f->path), 0);
+    assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), 0);
+    assert_string_equal(id, "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
+    unlink(f->path);
     /* A missing parent directory: cannot create. */
     char missing[256];
     snprintf(missing, sizeof missing, "%s/nope/key_metadata", f->dir);
     assert_int_equal(serverid_load_or_create(missing, id, error, sizeof error), -1);
     assert_non_null(strstr(error, missing));
+}
+
+enum { CREATORS = 8 };
+
+typedef struct {
+    const char *path;
+    pthread_barrier_t *start;
+    char id[SERVERID_LEN + 1];
+    int rc;
+} creator;
+
+static void *create_racing(void *arg)
+{
+    creator *c = arg;
+    char error[512];
+    pthread_barrier_wait(c->start);
+    c->rc = serverid_load_or_create(c->path, c->id, error, sizeof error);
+    return NULL;
+}
+
+/* Servers started together on one new id file: one creates it, the others
+ * read its id; the file holds that id and no temp file is left. */
+static void test_racing_creators_agree_on_one_id(void **state)
+{
+    fixture *f = *state;
+    for (int round = 0; round < 20; round++) {
+        unlink(f->path);
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, CREATORS);
+        creator creators[CREATORS];
+        pthread_t threads[CREATORS];
+        for (int i = 0; i < CREATORS; i++) {
+            creators[i] = (creator){.path = f->path, .start = &start, .rc = -2};
+            assert_int_equal(pthread_create(&threads[i], NULL, create_racing, &creators[i]), 0);
+        }
+        for (int i = 0; i < CREATORS; i++)
+            pthread_join(threads[i], NULL);
+        pthread_barrier_destroy(&start);
+        for (int i = 0; i < CREATORS; i++) {
+            assert_int_equal(creators[i].rc, 0);
+            assert_string_equal(creators[i].id, creators[0].id);
+        }
+        assert_string_equal(read_text(f->path), creators[0].id);
+        assert_int_equal(count_entries(f->dir), 1);
+    }
 }
 
 int main(void)
@@ -187,7 +287,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_creates_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_existing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_file_is_an_error_and_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_file_names_the_character, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_paths_are_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_racing_creators_agree_on_one_id, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

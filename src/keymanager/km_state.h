@@ -1,0 +1,60 @@
+/* Internal to the KeyManager: the manager and its refcounted configured
+ * state (keymanager.c owns their lifetime), shared with the files that
+ * implement GenerateKey (key_generate.c) and following an alias to the key
+ * KMS shows (alias_follow.c). */
+#ifndef KM_KM_STATE_H
+#define KM_KM_STATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "aws/kms.h"
+#include "keymanager/deletion_queue.h"
+#include "keymanager/fleet.h"
+#include "keymanager/key_entry.h"
+#include "keymanager/key_policy.h"
+#include "keymanager/keymanager.h"
+#include "keymanager/teardown.h"
+
+typedef struct km_state km_state;
+
+struct km_manager {
+    pthread_mutex_t lock;        /* guards current */
+    pthread_mutex_t change_lock; /* serialises configure and GenerateKey */
+    /* Held while one of our aliases is re-pointed (GenerateKey), refreshed
+     * (fleet) or followed (fleet, deletion queue), whichever state does it:
+     * a refresh never re-points an alias a rotation just moved. */
+    pthread_mutex_t alias_lock;
+    teardown *reaper; /* runs state_destroy for whoever drops the last reference */
+    km_state *current;
+};
+
+struct km_state {
+    atomic_int refs;
+    km_manager *manager;
+    kms_client *kms;
+    char *trust_domain;
+    char *server_id;
+    key_cache cache;
+    key_policy policy;
+    kms_tag *tags;
+    size_t tag_count;
+    deletion_queue *deletions;
+    fleet *fleet;
+    atomic_bool retired;          /* replaced: its fleet and queue leave our aliases alone */
+    teardown_item teardown_entry; /* how the last user hands it to the reaper */
+};
+
+/* A copy of entry's public key for a reply. */
+int km_copy_public_key(const key_entry *entry, km_public_key *out, km_status *status);
+
+/* Makes our cache follow what KMS shows for one of our aliases (alias_follow.c). */
+void km_follow_alias(km_state *state, const aws_call_ctx *call, const char *alias_name);
+
+/* GenerateKey in a state, under the manager's change_lock (key_generate.c):
+ * CreateKey, GetPublicKey, then the alias step under the alias lock. */
+int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *key_id,
+                         km_key_type type, const char *alias, km_public_key *out,
+                         km_status *status);
+
+#endif
