@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Every test, in the order `make test` runs them: style and static checks, a
-# bounded fuzz run of the HCL parser, the unit and integration tests on an
-# ASan+UBSan build, SPIRE's KeyManager conformance checks with the plugin
-# under valgrind, then the unit tests (ctest), the emulator's own tests and the
-# integration tests (pytest against the real binary and the KMS emulator).
+# Every test, in the order `make test` runs them: style and static checks,
+# bounded fuzz runs of every parser of outside input (5 targets, 12 s each),
+# the unit and integration tests on an ASan+UBSan build, SPIRE's KeyManager
+# conformance checks with the plugin under valgrind, then the unit tests
+# (ctest), the emulator's own tests and the integration tests (pytest against
+# the real binary and the KMS emulator).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -37,10 +38,14 @@ stage "build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON >/dev/null
 cmake --build build -j"$JOBS"
 
-stage "fuzz: HCL parser (bounded run)"
+stage "fuzz: every parser of outside input (bounded runs, 12 s each)"
+FUZZ_TARGETS=(fuzz_hcl fuzz_kms_answers fuzz_sts_xml fuzz_credentials_json fuzz_shared_files)
 cmake -S . -B build-fuzz -DFUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_C_COMPILER=clang >/dev/null
-cmake --build build-fuzz -j"$JOBS" --target fuzz_hcl
-scripts/fuzz.sh build-fuzz/tests/fuzz/fuzz_hcl 60
+cmake --build build-fuzz -j"$JOBS" --target "${FUZZ_TARGETS[@]}"
+for target in "${FUZZ_TARGETS[@]}"; do
+  echo "-- $target"
+  scripts/fuzz.sh "build-fuzz/tests/fuzz/$target" 12
+done
 
 stage "sanitizer build (ASan + UBSan)"
 cmake -S . -B build-asan -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DBUILD_TESTING=ON >/dev/null

@@ -1,7 +1,9 @@
 /* The credential provider: resolves the chain once (first aws_credentials_get),
  * keeps the winning source, caches its credentials and refreshes temporary
- * ones within 5 minutes of expiry. One thread refreshes; the others keep
- * using the still-valid credentials, or wait when they have expired. */
+ * ones within 5 minutes of expiry, judged on the skew-corrected clock
+ * (clock.h). One thread refreshes; the others keep using the still-valid
+ * credentials, or wait when they have expired, each until its own deadline
+ * or cancellation. */
 #include "aws/credentials.h"
 
 #include <openssl/crypto.h>
@@ -11,9 +13,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/clock.h"
 #include "aws/credentials_internal.h"
 #include "aws/http.h"
 #include "common/log.h"
+#include "common/secrets.h"
 
 #define LOG_MODULE "aws.credentials"
 
@@ -38,6 +42,7 @@ struct aws_credentials_provider {
     unsigned long attempts;  /* refresh attempts finished */
     int last_rc;             /* result of the last attempt */
     aws_error last_err;      /* its error */
+    bool last_gave_up;       /* it ended because its caller's deadline or cancel came */
     int64_t next_attempt_at; /* after a failed refresh of still-valid credentials */
 };
 
@@ -59,13 +64,6 @@ static char *dup_or_null(const char *text)
     return (text != NULL && text[0] != '\0') ? strdup(text) : NULL;
 }
 
-static void free_secret(char *text)
-{
-    if (text != NULL)
-        OPENSSL_cleanse(text, strlen(text));
-    free(text);
-}
-
 aws_credentials_provider *
 aws_credentials_provider_new_with_hooks(const aws_credentials_options *options,
                                         const aws_cred_hooks *hooks)
@@ -74,7 +72,11 @@ aws_credentials_provider_new_with_hooks(const aws_credentials_options *options,
     if (p == NULL)
         return NULL;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->refreshed, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines are monotonic */
+    pthread_cond_init(&p->refreshed, &attr);
+    pthread_condattr_destroy(&attr);
     p->access_key_id = dup_or_null(options->access_key_id);
     p->secret_access_key = dup_or_null(options->secret_access_key);
     p->region = dup_or_null(options->region);
@@ -112,7 +114,7 @@ void aws_credentials_provider_free(aws_credentials_provider *p)
     }
     aws_credentials_clear(&p->cached);
     free(p->access_key_id);
-    free_secret(p->secret_access_key);
+    secret_free(p->secret_access_key);
     free(p->region);
     free(p->sts_endpoint);
     pthread_cond_destroy(&p->refreshed);
@@ -122,7 +124,7 @@ void aws_credentials_provider_free(aws_credentials_provider *p)
 
 static int64_t now_s(const aws_credentials_provider *p)
 {
-    return p->hooks.now != NULL ? p->hooks.now(p->hooks.now_ctx) : (int64_t)time(NULL);
+    return p->hooks.now != NULL ? p->hooks.now(p->hooks.now_ctx) : aws_clock_now();
 }
 
 static aws_credentials_options options_of(const aws_credentials_provider *p)
@@ -135,12 +137,13 @@ static aws_credentials_options options_of(const aws_credentials_provider *p)
                                      .http = p->http};
 }
 
-static int fetch(const aws_credentials_provider *p, const aws_cred_plan *plan, aws_credentials *out,
-                 aws_error *err)
+static int fetch(const aws_credentials_provider *p, const aws_call_ctx *call,
+                 const aws_cred_plan *plan, aws_credentials *out, aws_error *err)
 {
     if (p->hooks.fetch != NULL)
         return p->hooks.fetch(p->hooks.fetch_ctx, plan, out, err);
     aws_cred_fetch_ctx ctx = {.http = p->http,
+                              .call = call,
                               .sts_endpoint = p->sts_endpoint,
                               .use_fips_endpoint = p->use_fips_endpoint,
                               .now = now_s(p),
@@ -164,7 +167,8 @@ static void log_source(const aws_cred_plan *plan, const aws_credentials *creds)
 }
 
 /* The whole chain, for the first get (or until it first succeeds). */
-static int resolve_and_fetch(aws_credentials_provider *p, aws_credentials *out, aws_error *err)
+static int resolve_and_fetch(aws_credentials_provider *p, const aws_call_ctx *call,
+                             aws_credentials *out, aws_error *err)
 {
     aws_cred_plan *plan = calloc(1, sizeof *plan);
     if (plan == NULL) {
@@ -182,7 +186,7 @@ static int resolve_and_fetch(aws_credentials_provider *p, aws_credentials *out, 
                       plan->tried);
         rc = -1;
     }
-    if (rc == 0 && (rc = fetch(p, plan, out, err)) != 0 && plan->kind == AWS_CRED_PLAN_IMDS) {
+    if (rc == 0 && (rc = fetch(p, call, plan, out, err)) != 0 && plan->kind == AWS_CRED_PLAN_IMDS) {
         char cause[sizeof err->message];
         snprintf(cause, sizeof cause, "%s", err->message);
         aws_error_set(err, AWS_ERR_CREDENTIALS,
@@ -214,10 +218,11 @@ static void log_refreshed(const aws_cred_plan *plan, const aws_credentials *cred
 }
 
 /* Called without the lock by the one refreshing thread. */
-static int refresh(aws_credentials_provider *p, aws_credentials *out, aws_error *err)
+static int refresh(aws_credentials_provider *p, const aws_call_ctx *call, aws_credentials *out,
+                   aws_error *err)
 {
     bool first = p->plan == NULL;
-    int rc = first ? resolve_and_fetch(p, out, err) : fetch(p, p->plan, out, err);
+    int rc = first ? resolve_and_fetch(p, call, out, err) : fetch(p, call, p->plan, out, err);
     if (rc != 0)
         return -1;
     if (aws_cred_freshness_at(out->expiration, now_s(p)) == AWS_CRED_EXPIRED) {
@@ -240,32 +245,46 @@ static bool usable_now(const aws_credentials_provider *p, int64_t now, bool *nee
     return freshness != AWS_CRED_EXPIRED;
 }
 
+/* True once the call's deadline has passed or its caller cancelled it. */
+static bool call_over(const aws_call_ctx *call)
+{
+    if (call == NULL)
+        return false;
+    if (call->cancelled != NULL && atomic_load(call->cancelled))
+        return true;
+    return call->deadline_ms > 0 && aws_monotonic_ms() >= call->deadline_ms;
+}
+
 /* Runs one refresh as the refresher and records its outcome. Lock held on
  * entry and exit. Returns true when out holds credentials. */
-static bool refresh_as_leader(aws_credentials_provider *p, aws_credentials *out)
+static bool refresh_as_leader(aws_credentials_provider *p, const aws_call_ctx *call,
+                              aws_credentials *out)
 {
     p->refreshing = true;
     pthread_mutex_unlock(&p->lock);
     aws_credentials fresh;
     aws_error err;
     aws_error_clear(&err);
-    int rc = refresh(p, &fresh, &err);
+    int rc = refresh(p, call, &fresh, &err);
     pthread_mutex_lock(&p->lock);
     p->refreshing = false;
     p->attempts++;
     p->last_rc = rc;
     p->last_err = err;
+    /* Cut short by this caller's deadline or cancel: no verdict on the
+     * source, so a waiter with time left tries again at once. */
+    p->last_gave_up = rc != 0 && call_over(call);
     if (rc == 0) {
         p->cached = fresh;
         p->have_cached = true;
         p->next_attempt_at = 0;
-    } else if (p->have_cached) {
+    } else if (p->have_cached && !p->last_gave_up) {
         p->next_attempt_at = now_s(p) + AWS_CRED_RETRY_AFTER_FAILURE_S;
     }
     aws_credentials_clear(&fresh);
     pthread_cond_broadcast(&p->refreshed);
     int64_t now = now_s(p);
-    if (rc != 0 && p->have_cached &&
+    if (rc != 0 && !p->last_gave_up && p->have_cached &&
         aws_cred_freshness_at(p->cached.expiration, now) != AWS_CRED_EXPIRED)
         log_write(LOG_WARN, LOG_MODULE,
                   "AWS credentials refresh failed; using the cached ones until they expire",
@@ -277,12 +296,43 @@ static bool refresh_as_leader(aws_credentials_provider *p, aws_credentials *out)
     return true;
 }
 
-int aws_credentials_get(aws_credentials_provider *p, aws_credentials *out, aws_error *err)
+enum { CANCEL_POLL_MS = 50 };
+
+/* Waits for the refresher's broadcast, at most until the call's deadline
+ * (and in short slices when the call can be cancelled). Lock held. */
+static void wait_for_refresh(aws_credentials_provider *p, const aws_call_ctx *call)
+{
+    bool cancellable = call != NULL && call->cancelled != NULL;
+    int64_t deadline = call != NULL ? call->deadline_ms : 0;
+    if (!cancellable && deadline <= 0) {
+        pthread_cond_wait(&p->refreshed, &p->lock);
+        return;
+    }
+    int64_t wake = aws_monotonic_ms() + CANCEL_POLL_MS;
+    if (!cancellable || (deadline > 0 && deadline < wake))
+        wake = deadline;
+    struct timespec until = {.tv_sec = (time_t)(wake / 1000),
+                             .tv_nsec = (long)(wake % 1000) * 1000000L};
+    pthread_cond_timedwait(&p->refreshed, &p->lock, &until);
+}
+
+static void set_call_over(const aws_call_ctx *call, aws_error *err)
+{
+    if (call->cancelled != NULL && atomic_load(call->cancelled))
+        aws_error_set(err, AWS_ERR_CANCELLED,
+                      "the call was cancelled while waiting for AWS credentials");
+    else
+        aws_error_set(err, AWS_ERR_TIMEOUT,
+                      "the call's deadline passed while waiting for AWS credentials to be "
+                      "refreshed");
+}
+
+int aws_credentials_get(aws_credentials_provider *p, const aws_call_ctx *call, aws_credentials *out,
+                        aws_error *err)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&p->lock);
     unsigned long seen = p->attempts;
-    bool waited = false;
     for (;;) {
         bool needs_refresh = false;
         if (usable_now(p, now_s(p), &needs_refresh) && !needs_refresh) {
@@ -290,17 +340,22 @@ int aws_credentials_get(aws_credentials_provider *p, aws_credentials *out, aws_e
             pthread_mutex_unlock(&p->lock);
             return 0;
         }
-        if (waited && p->attempts != seen && p->last_rc != 0)
+        if (p->attempts != seen && p->last_rc != 0 && !p->last_gave_up)
             break; /* the refresh we waited for failed: report its error */
+        if (call_over(call)) {
+            aws_error_clear(err);
+            set_call_over(call, err);
+            pthread_mutex_unlock(&p->lock);
+            return -1;
+        }
         if (!p->refreshing) {
-            if (refresh_as_leader(p, out)) {
+            if (refresh_as_leader(p, call, out)) {
                 pthread_mutex_unlock(&p->lock);
                 return 0;
             }
             break;
         }
-        pthread_cond_wait(&p->refreshed, &p->lock);
-        waited = true;
+        wait_for_refresh(p, call);
     }
     if (err != NULL)
         *err = p->last_err;

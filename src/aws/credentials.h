@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "aws/aws_error.h"
+#include "aws/kms.h"
 
 typedef struct {
     char access_key_id[128];
@@ -38,8 +39,13 @@ aws_credentials_provider *aws_credentials_provider_new(const aws_credentials_opt
 void aws_credentials_provider_free(aws_credentials_provider *provider);
 
 /* Current credentials: cached while valid; refreshed (by one thread, others
- * keep using the still-valid ones) within 5 minutes of expiry. */
-int aws_credentials_get(aws_credentials_provider *provider, aws_credentials *out, aws_error *err);
+ * keep using the still-valid ones) within 5 minutes of expiry on the
+ * skew-corrected clock. A caller that has to wait for another thread's
+ * refresh gives up at its call's deadline (AWS_ERR_TIMEOUT) or cancellation
+ * (AWS_ERR_CANCELLED); the refreshing caller's own requests are bounded by
+ * them too. call may be NULL (no deadline). */
+int aws_credentials_get(aws_credentials_provider *provider, const aws_call_ctx *call,
+                        aws_credentials *out, aws_error *err);
 
 /* Wipes secrets from memory. */
 void aws_credentials_clear(aws_credentials *credentials);

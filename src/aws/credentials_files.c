@@ -3,11 +3,12 @@
 #include "aws/credentials_internal.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/file_read.h"
 
 enum { MAX_INI_BYTES = 1 << 20 };
 
@@ -136,6 +137,7 @@ aws_ini *aws_ini_parse(const char *text)
         aws_ini_free(ini);
         return NULL;
     }
+    size_t copy_len = strlen(copy); /* before strtok_r cuts it into lines */
     char section[256] = "";
     bool in_subsection = false;
     bool ok = true;
@@ -143,7 +145,7 @@ aws_ini *aws_ini_parse(const char *text)
     for (char *line = strtok_r(copy, "\r\n", &save); line != NULL && ok;
          line = strtok_r(NULL, "\r\n", &save))
         ok = parse_line(ini, line, section, sizeof section, &in_subsection);
-    OPENSSL_cleanse(copy, strlen(copy));
+    OPENSSL_cleanse(copy, copy_len);
     free(copy);
     if (!ok) {
         aws_ini_free(ini);
@@ -152,40 +154,19 @@ aws_ini *aws_ini_parse(const char *text)
     return ini;
 }
 
-static char *read_small_file(const char *path, bool *missing, aws_error *err)
-{
-    *missing = false;
-    FILE *file = fopen(path, "re");
-    if (file == NULL) {
-        *missing = errno == ENOENT || errno == ENOTDIR;
-        if (!*missing)
-            aws_error_set(err, AWS_ERR_CREDENTIALS, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *text = malloc(MAX_INI_BYTES + 1);
-    size_t len = text != NULL ? fread(text, 1, MAX_INI_BYTES + 1, file) : 0;
-    bool failed = text == NULL || ferror(file) || len > MAX_INI_BYTES;
-    fclose(file);
-    if (failed) {
-        if (text != NULL)
-            OPENSSL_cleanse(text, len);
-        free(text);
-        aws_error_set(err, AWS_ERR_CREDENTIALS, "cannot read %s: unreadable or larger than 1 MiB",
-                      path);
-        return NULL;
-    }
-    text[len] = '\0';
-    return text;
-}
-
 aws_ini *aws_ini_load(const char *path, bool *missing, aws_error *err)
 {
-    char *text = read_small_file(path, missing, err);
-    if (text == NULL)
+    file_contents text;
+    char why[512];
+    file_read_result result = file_read_regular(path, MAX_INI_BYTES, &text, why, sizeof why);
+    *missing = result == FILE_READ_MISSING;
+    if (result != FILE_READ_OK) {
+        if (!*missing)
+            aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", why);
         return NULL;
-    aws_ini *ini = aws_ini_parse(text);
-    OPENSSL_cleanse(text, strlen(text));
-    free(text);
+    }
+    aws_ini *ini = aws_ini_parse(text.data);
+    file_contents_wipe(&text);
     if (ini == NULL)
         aws_error_set(err, AWS_ERR_INTERNAL, "out of memory parsing %s", path);
     return ini;

@@ -163,6 +163,7 @@ typedef int (*aws_cred_perform_fn)(void *ctx, const aws_http_request *request,
 
 typedef struct {
     aws_http *http;
+    const aws_call_ctx *call;    /* deadline and cancel flag for the requests; may be NULL */
     aws_cred_perform_fn perform; /* NULL: aws_http_perform(http, ...) */
     void *perform_ctx;
     const char *sts_endpoint; /* configured override, or NULL */

@@ -5,6 +5,8 @@
  * naming it. Only the environment and the shared files are read here. */
 #include "aws/credentials_internal.h"
 
+#include <arpa/inet.h>
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -165,28 +167,65 @@ static int try_web_identity(const aws_cred_env *env, aws_cred_plan *plan, aws_er
 
 /* --- container and IMDS ------------------------------------------------------------ */
 
-/* http:// is allowed only to loopback and the ECS / EKS Pod Identity hosts. */
-static bool container_url_allowed(const char *url)
+/* http is allowed only to these hosts (the ECS and EKS Pod Identity agents,
+ * and loopback: 127.0.0.0/8 is checked apart), as the AWS SDKs allow. */
+static bool http_host_allowed(const char *host)
 {
-    if (strncasecmp(url, "https://", 8) == 0)
-        return true;
-    if (strncasecmp(url, "http://", 7) != 0)
-        return false;
-    const char *host = url + 7;
-    size_t len = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/?#");
     static const char *const allowed[] = {"localhost", "[::1]", "169.254.170.2", "169.254.170.23",
                                           "[fd00:ec2::23]"};
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
-        if (strlen(allowed[i]) == len && strncasecmp(host, allowed[i], len) == 0)
+        if (strcasecmp(host, allowed[i]) == 0)
             return true;
     }
-    if (len < 4 || len > 15 || strncmp(host, "127.", 4) != 0)
-        return false;
-    for (size_t i = 4; i < len; i++) {
-        if (host[i] != '.' && (host[i] < '0' || host[i] > '9'))
-            return false;
-    }
-    return true;
+    struct in_addr ipv4;
+    return inet_pton(AF_INET, host, &ipv4) == 1 && (ntohl(ipv4.s_addr) >> 24) == 127;
+}
+
+static bool has_part(CURLU *url, CURLUPart part)
+{
+    char *value = NULL;
+    CURLUcode code = curl_url_get(url, part, &value, 0);
+    curl_free(value);
+    return code == CURLUE_OK;
+}
+
+/* Checks the container endpoint URL with libcurl's own URL parser (the one
+ * that will fetch it): no user information, https to any host, http only to
+ * the allowed hosts. Nothing is connected to. variable names the source in
+ * the error, which never repeats the URL (it may hold a password). */
+static int check_container_url(const char *text, const char *variable, aws_error *err)
+{
+    CURLU *url = curl_url();
+    char *scheme = NULL, *host = NULL;
+    CURLUcode code = url != NULL ? curl_url_set(url, CURLUPART_URL, text, 0) : CURLUE_OUT_OF_MEMORY;
+    if (code == CURLUE_OK)
+        code = curl_url_get(url, CURLUPART_SCHEME, &scheme, 0);
+    if (code == CURLUE_OK)
+        code = curl_url_get(url, CURLUPART_HOST, &host, 0);
+    int rc = FAILED;
+    if (code != CURLUE_OK)
+        aws_error_set(err, AWS_ERR_CREDENTIALS, "container endpoint: %s is not a valid URL: %s",
+                      variable, curl_url_strerror(code));
+    else if (has_part(url, CURLUPART_USER) || has_part(url, CURLUPART_PASSWORD) ||
+             has_part(url, CURLUPART_OPTIONS))
+        aws_error_set(err, AWS_ERR_CREDENTIALS,
+                      "container endpoint: %s holds user information (\"user@\" or "
+                      "\"user:password@\" before the host); it is refused",
+                      variable);
+    else if (strcmp(scheme, "https") == 0 ||
+             (strcmp(scheme, "http") == 0 && !has_part(url, CURLUPART_ZONEID) &&
+              http_host_allowed(host)))
+        rc = CHOSEN;
+    else
+        aws_error_set(err, AWS_ERR_CREDENTIALS,
+                      "container endpoint: %s must use https, or http to a loopback address "
+                      "(127.0.0.0/8, ::1, localhost), 169.254.170.2, 169.254.170.23 or "
+                      "fd00:ec2::23; it names %s://%s",
+                      variable, scheme, host);
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(url);
+    return rc;
 }
 
 static int container_auth(const aws_cred_env *env, aws_cred_plan *plan, aws_error *err)
@@ -223,12 +262,11 @@ static int try_container(const aws_cred_env *env, aws_cred_plan *plan, aws_error
         aws_error_set(err, AWS_ERR_CREDENTIALS, "container endpoint: URI too long");
         return FAILED;
     }
-    if (relative == NULL && !container_url_allowed(full)) {
-        aws_error_set(err, AWS_ERR_CREDENTIALS,
-                      "container endpoint: AWS_CONTAINER_CREDENTIALS_FULL_URI must use https, or "
-                      "http to a loopback address, 169.254.170.2 or 169.254.170.23");
+    if (check_container_url(plan->container_url,
+                            relative != NULL ? "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
+                                             : "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                            err) != CHOSEN)
         return FAILED;
-    }
     if (container_auth(env, plan, err) != CHOSEN)
         return FAILED;
     choose(plan, AWS_CRED_PLAN_CONTAINER, "container");

@@ -1,15 +1,21 @@
 /* Fetching credentials from the chosen source: STS (AssumeRoleWithWebIdentity,
  * AssumeRole), the container endpoint, EC2 IMDSv2 and credential_process.
- * Errors name the source; secrets (keys, tokens) never enter error text. */
+ * Errors name the source; secrets (keys, tokens) never enter error text.
+ * Requests carry the calling operation's deadline and cancel flag. STS
+ * answers teach the skew-corrected clock (clock.h), and a signed AssumeRole
+ * refused for clock skew is signed again once with the corrected time. */
 #include "aws/credentials_internal.h"
 
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/aws_json.h"
+#include "aws/clock.h"
 #include "aws/endpoints.h"
+#include "common/file_read.h"
+#include "common/secrets.h"
 
 enum {
     MAX_TOKEN_FILE_BYTES = 64 * 1024,
@@ -21,9 +27,15 @@ static int perform(const aws_cred_fetch_ctx *ctx, const aws_http_request *reques
                    aws_http_response *response, aws_error *err)
 {
     memset(response, 0, sizeof *response);
+    aws_http_request bounded = *request;
+    bounded.carries_secrets = true; /* tokens out, credentials back */
+    if (ctx->call != NULL) {
+        bounded.deadline_ms = ctx->call->deadline_ms;
+        bounded.cancelled = ctx->call->cancelled;
+    }
     if (ctx->perform != NULL)
-        return ctx->perform(ctx->perform_ctx, request, response, err);
-    return aws_http_perform(ctx->http, request, response, err);
+        return ctx->perform(ctx->perform_ctx, &bounded, response, err);
+    return aws_http_perform(ctx->http, &bounded, response, err);
 }
 
 /* Prepends "what: " to err's message and makes it a credentials error. */
@@ -37,38 +49,26 @@ static int source_error(aws_error *err, const char *what)
     return -1;
 }
 
-/* Reads a whole (small) file into a malloc'd string; trailing line breaks
- * are dropped when trim is set. */
+/* Reads a token file (regular, non-blocking, at most 64 KiB, not empty) into
+ * a malloc'd string; trailing line breaks are dropped when trim is set. */
 static char *read_secret_file(const char *path, bool trim, aws_error *err)
 {
-    FILE *file = fopen(path, "re");
-    if (file == NULL) {
-        aws_error_set(err, AWS_ERR_CREDENTIALS, "cannot read %s: %s", path, strerror(errno));
+    file_contents file;
+    char why[512];
+    if (file_read_regular(path, MAX_TOKEN_FILE_BYTES, &file, why, sizeof why) != FILE_READ_OK) {
+        aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", why);
         return NULL;
     }
-    char *text = malloc(MAX_TOKEN_FILE_BYTES + 1);
-    size_t len = text != NULL ? fread(text, 1, MAX_TOKEN_FILE_BYTES + 1, file) : 0;
-    bool failed = text == NULL || ferror(file) || len > MAX_TOKEN_FILE_BYTES || len == 0;
-    fclose(file);
-    if (failed) {
-        if (text != NULL)
-            OPENSSL_cleanse(text, len);
-        free(text);
-        aws_error_set(err, AWS_ERR_CREDENTIALS, "cannot read %s: empty, unreadable or over 64 KiB",
-                      path);
+    if (file.len == 0 || strlen(file.data) != file.len) {
+        file_contents_wipe(&file);
+        aws_error_set(err, AWS_ERR_CREDENTIALS, "cannot use %s: empty, or holds a NUL byte", path);
         return NULL;
     }
-    text[len] = '\0';
+    char *text = file.data; /* the caller wipes and frees it */
+    size_t len = file.len;
     while (trim && len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         text[--len] = '\0';
     return text;
-}
-
-static void free_secret(char *text)
-{
-    if (text != NULL)
-        OPENSSL_cleanse(text, strlen(text));
-    free(text);
 }
 
 /* --- STS ------------------------------------------------------------------------------ */
@@ -83,15 +83,15 @@ static void form_add(form *f, const char *name, const char *value)
 {
     char *encoded = aws_cred_form_encode(value);
     size_t add = strlen(name) + 2 + (encoded != NULL ? strlen(encoded) : 0);
-    char *bigger = encoded != NULL ? realloc(f->text, f->len + add + 1) : NULL;
+    char *bigger = encoded != NULL ? secret_realloc(f->text, f->len + add + 1) : NULL;
     if (bigger == NULL) {
         f->failed = true;
-        free_secret(encoded);
+        secret_free(encoded);
         return;
     }
     f->text = bigger;
     f->len += (size_t)sprintf(f->text + f->len, "%s%s=%s", f->len > 0 ? "&" : "", name, encoded);
-    free_secret(encoded);
+    secret_free(encoded);
 }
 
 static void form_free(form *f)
@@ -124,6 +124,36 @@ static const char *sts_region(const aws_cred_plan *plan)
     return plan->region[0] != '\0' ? plan->region : "us-east-1";
 }
 
+/* Whether a signed STS answer refused the request's time in a way the
+ * corrected clock now fixes. */
+static bool sts_refused_for_skew(const aws_http_request *request, const aws_http_response *response)
+{
+    if (request->sigv4_scope == NULL || response->status == 200)
+        return false;
+    aws_error answer;
+    aws_error_clear(&answer);
+    aws_error_from_answer("STS", response->status, response->body, response->request_id, &answer);
+    return aws_clock_is_skew_error(answer.code, answer.message) &&
+           aws_clock_worth_resigning(response->clock_offset);
+}
+
+/* One STS exchange, learning the clock from the answer's Date; sent once
+ * more, re-signed, when it was refused for clock skew. */
+static int sts_exchange(const aws_cred_fetch_ctx *ctx, const aws_http_request *request,
+                        aws_http_response *response, aws_error *err)
+{
+    for (int attempt = 0;; attempt++) {
+        if (perform(ctx, request, response, err) != 0) {
+            aws_http_response_clear(response);
+            return -1;
+        }
+        aws_clock_observe(response->server_date, response->host_time, request->url);
+        if (attempt > 0 || !sts_refused_for_skew(request, response))
+            return 0;
+        aws_http_response_clear(response);
+    }
+}
+
 /* POSTs a query-protocol form to STS; signed when signer is not NULL. */
 static int sts_post(const aws_cred_fetch_ctx *ctx, const aws_cred_plan *plan, const form *body,
                     const aws_credentials *signer, aws_credentials *out, aws_error *err)
@@ -147,10 +177,8 @@ static int sts_post(const aws_cred_fetch_ctx *ctx, const aws_cred_plan *plan, co
                                 .sigv4_scope = signer != NULL ? scope : NULL,
                                 .credentials = signer};
     aws_http_response response;
-    if (perform(ctx, &request, &response, err) != 0) {
-        aws_http_response_clear(&response);
+    if (sts_exchange(ctx, &request, &response, err) != 0)
         return -1;
-    }
     int rc = aws_cred_parse_sts_xml(response.body, out, err);
     if (rc != 0 && err != NULL) {
         err->http_status = (int)response.status;
@@ -207,7 +235,7 @@ static int fetch_web_identity(const aws_cred_plan *plan, const aws_cred_fetch_ct
         rc = sts_post(ctx, plan, &body, NULL, out, err);
     if (rc != 0)
         redact(err, token);
-    free_secret(token);
+    secret_free(token);
     form_free(&body);
     return rc;
 }
@@ -243,14 +271,16 @@ static int fetch_container(const aws_cred_plan *plan, const aws_cred_fetch_ctx *
         token = strdup(plan->container_auth_token);
     }
     if (token != NULL && strpbrk(token, "\r\n") != NULL) {
-        free_secret(token);
+        secret_free(token);
         aws_error_set(err, AWS_ERR_CREDENTIALS, "authorization token has a line break");
         return -1;
     }
-    char *header = NULL;
-    if (token != NULL && asprintf(&header, "Authorization: %s", token) < 0)
-        header = NULL;
-    free_secret(token);
+    /* Not asprintf: its growing buffer would leave copies of the token. */
+    size_t header_size = token != NULL ? strlen(token) + sizeof "Authorization: " : 0;
+    char *header = token != NULL ? malloc(header_size) : NULL;
+    if (header != NULL)
+        snprintf(header, header_size, "Authorization: %s", token);
+    secret_free(token);
     const char *headers[] = {"Accept: application/json", header, NULL};
     aws_http_request request = {.method = "GET",
                                 .url = plan->container_url,
@@ -258,7 +288,7 @@ static int fetch_container(const aws_cred_plan *plan, const aws_cred_fetch_ctx *
                                 .timeout_ms = CONTAINER_TIMEOUT_MS};
     aws_http_response response;
     int rc = perform(ctx, &request, &response, err);
-    free_secret(header);
+    secret_free(header);
     if (rc == 0 && response.status != 200) {
         aws_error_set(err, AWS_ERR_CREDENTIALS, "endpoint answered HTTP %ld", response.status);
         err->http_status = (int)response.status;
@@ -375,7 +405,7 @@ static int fetch_imds(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx,
     if (rc == 0)
         rc = aws_cred_parse_json(answer, AWS_CRED_JSON_IMDS, out, err);
     free(roles);
-    free_secret(answer);
+    secret_free(answer);
     OPENSSL_cleanse(s.token, sizeof s.token);
     return rc;
 }
@@ -387,10 +417,14 @@ static int fetch_process(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ct
 {
     char *output = NULL;
     int timeout = ctx->process_timeout_ms > 0 ? ctx->process_timeout_ms : 60000;
+    if (ctx->call != NULL && ctx->call->deadline_ms > 0) {
+        int64_t left = ctx->call->deadline_ms - aws_monotonic_ms();
+        timeout = left < timeout ? (left > 0 ? (int)left : 1) : timeout;
+    }
     if (aws_cred_run_process(plan->process_command, timeout, &output, err) != 0)
         return -1;
     int rc = aws_cred_parse_json(output, AWS_CRED_JSON_PROCESS, out, err);
-    free_secret(output);
+    secret_free(output);
     return rc;
 }
 

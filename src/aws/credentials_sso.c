@@ -10,18 +10,15 @@
  * may, through SSO OIDC): when it has expired, the error says to log in again. */
 #include "aws/credentials_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "aws/endpoints.h"
+#include "common/file_read.h"
 
 enum { MAX_TOKEN_FILE_BYTES = 64 * 1024, SSO_TIMEOUT_MS = 10000 };
 
@@ -210,44 +207,6 @@ int aws_cred_sso_parse_token(const char *json, char *token, size_t token_size, i
     return rc;
 }
 
-/* Reads a regular file of at most 64 KiB, without blocking on a FIFO. */
-static char *read_token_file(const char *path, aws_error *err, bool *missing)
-{
-    *missing = false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    struct stat info;
-    if (fd < 0) {
-        *missing = errno == ENOENT || errno == ENOTDIR;
-        if (!*missing)
-            aws_error_set(err, AWS_ERR_CREDENTIALS, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_size > MAX_TOKEN_FILE_BYTES) {
-        close(fd);
-        aws_error_set(err, AWS_ERR_CREDENTIALS, "%s is not a regular file of at most 64 KiB", path);
-        return NULL;
-    }
-    char *text = malloc((size_t)info.st_size + 1);
-    ssize_t got = text != NULL ? read(fd, text, (size_t)info.st_size) : -1;
-    close(fd);
-    if (got < 0 || got != info.st_size) {
-        if (text != NULL)
-            OPENSSL_cleanse(text, (size_t)info.st_size);
-        free(text);
-        aws_error_set(err, AWS_ERR_CREDENTIALS, "cannot read %s", path);
-        return NULL;
-    }
-    text[got] = '\0';
-    return text;
-}
-
-static void free_secret(char *text)
-{
-    if (text != NULL)
-        OPENSSL_cleanse(text, strlen(text));
-    free(text);
-}
-
 /* "aws sso login --profile P" (or --sso-session NAME) for messages. */
 static void login_hint(const aws_cred_plan *plan, char *out, size_t size)
 {
@@ -264,18 +223,23 @@ static int load_token(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx, 
 {
     char hint[400];
     login_hint(plan, hint, sizeof hint);
-    bool missing = false;
-    char *text = read_token_file(plan->sso_cache_file, err, &missing);
-    if (text == NULL) {
-        if (missing)
-            aws_error_set(err, AWS_ERR_CREDENTIALS,
-                          "no cached SSO token (%s): you are not logged in; %s",
-                          plan->sso_cache_file, hint);
+    file_contents text = {0};
+    char problem[600];
+    file_read_result read = file_read_regular(plan->sso_cache_file, MAX_TOKEN_FILE_BYTES, &text,
+                                              problem, sizeof problem);
+    if (read == FILE_READ_MISSING) {
+        aws_error_set(err, AWS_ERR_CREDENTIALS,
+                      "no cached SSO token (%s): you are not logged in; %s", plan->sso_cache_file,
+                      hint);
+        return -1;
+    }
+    if (read != FILE_READ_OK) {
+        aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", problem);
         return -1;
     }
     int64_t expires_at = 0;
-    int rc = aws_cred_sso_parse_token(text, token, token_size, &expires_at, err);
-    free_secret(text);
+    int rc = aws_cred_sso_parse_token(text.data, token, token_size, &expires_at, err);
+    file_contents_wipe(&text);
     if (rc == 0 && expires_at <= ctx->now) {
         char when[32];
         aws_cred_format_iso8601(expires_at, when, sizeof when);

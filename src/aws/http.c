@@ -3,7 +3,10 @@
  * (take/return under a mutex and condition variable). TLS verification is
  * always on; proxies come from the standard environment variables, which
  * libcurl reads itself; SigV4 signing is ours (sigv4.h: curl's own signer
- * cost more CPU than everything else in a SignData together). */
+ * cost more CPU than everything else in a SignData together), on the
+ * skew-corrected clock (clock.h). Secrets do not outlive the exchange: curl
+ * frees through the wiping allocator (common/secrets.h), our header lines
+ * and response bodies are wiped before they are freed. */
 #include "aws/http.h"
 
 #include <curl/curl.h>
@@ -17,7 +20,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "aws/clock.h"
 #include "aws/sigv4.h"
+#include "common/secrets.h"
 
 #define DEFAULT_POOL_SIZE          8
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
@@ -50,7 +55,13 @@ typedef struct {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_OK;
 
-static void curl_global_setup(void) { curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT); }
+/* curl's copies of our headers (the session and container tokens) and of
+ * the answers (credentials) are wiped when curl frees them. */
+static void curl_global_setup(void)
+{
+    curl_init_result = curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, secret_free,
+                                            secret_realloc, strdup, calloc);
+}
 
 int64_t aws_monotonic_ms(void)
 {
@@ -139,6 +150,17 @@ static void return_handle(aws_http *http, CURL *curl)
     pthread_mutex_unlock(&http->lock);
 }
 
+/* Frees a handle instead of keeping it (its buffers held secrets; curl frees
+ * through secret_free) and lets a new one be created in its place. */
+static void discard_handle(aws_http *http, CURL *curl)
+{
+    curl_easy_cleanup(curl);
+    pthread_mutex_lock(&http->lock);
+    http->created--;
+    pthread_cond_signal(&http->handle_returned);
+    pthread_mutex_unlock(&http->lock);
+}
+
 static size_t on_body(char *data, size_t size, size_t count, void *user)
 {
     body_buffer *buffer = user;
@@ -151,7 +173,7 @@ static size_t on_body(char *data, size_t size, size_t count, void *user)
         size_t cap = buffer->cap ? buffer->cap : 1024;
         while (cap < buffer->len + n + 1)
             cap *= 2;
-        char *grown = realloc(buffer->data, cap);
+        char *grown = secret_realloc(buffer->data, cap); /* the old block may hold credentials */
         if (grown == NULL)
             return 0;
         buffer->data = grown;
@@ -163,29 +185,50 @@ static size_t on_body(char *data, size_t size, size_t count, void *user)
     return n;
 }
 
-/* Keeps x-amzn-RequestId (or x-amz-request-id) from the response headers. */
+/* Copies the value of header line (name_len bytes of name and colon first),
+ * blanks and line break trimmed, cut to out_size. */
+static void header_value(const char *line, size_t n, size_t name_len, char *out, size_t out_size)
+{
+    const char *value = line + name_len;
+    size_t value_len = n - name_len;
+    while (value_len > 0 && (*value == ' ' || *value == '\t')) {
+        value++;
+        value_len--;
+    }
+    while (value_len > 0 && (value[value_len - 1] == '\r' || value[value_len - 1] == '\n' ||
+                             value[value_len - 1] == ' '))
+        value_len--;
+    if (value_len >= out_size)
+        value_len = out_size - 1;
+    memcpy(out, value, value_len);
+    out[value_len] = '\0';
+}
+
+static bool header_is(const char *line, size_t n, const char *name)
+{
+    size_t name_len = strlen(name);
+    return n > name_len && strncasecmp(line, name, name_len) == 0;
+}
+
+/* Keeps x-amzn-RequestId (or x-amz-request-id), and the Date with the host
+ * time it arrived at (clock skew, clock.h), from the response headers. */
 static size_t on_header(char *line, size_t size, size_t count, void *user)
 {
     aws_http_response *response = user;
     size_t n = size * count;
     static const char *const names[] = {"x-amzn-requestid:", "x-amz-request-id:"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        size_t name_len = strlen(names[i]);
-        if (n <= name_len || strncasecmp(line, names[i], name_len) != 0)
-            continue;
-        const char *value = line + name_len;
-        size_t value_len = n - name_len;
-        while (value_len > 0 && (*value == ' ' || *value == '\t')) {
-            value++;
-            value_len--;
-        }
-        while (value_len > 0 && (value[value_len - 1] == '\r' || value[value_len - 1] == '\n' ||
-                                 value[value_len - 1] == ' '))
-            value_len--;
-        if (value_len >= sizeof response->request_id)
-            value_len = sizeof response->request_id - 1;
-        memcpy(response->request_id, value, value_len);
-        response->request_id[value_len] = '\0';
+        if (header_is(line, n, names[i]))
+            header_value(line, n, strlen(names[i]), response->request_id,
+                         sizeof response->request_id);
+    }
+    if (header_is(line, n, "date:")) {
+        char date[64];
+        header_value(line, n, strlen("date:"), date, sizeof date);
+        if (aws_clock_parse_http_date(date, &response->server_date) == 0)
+            response->host_time = (int64_t)time(NULL);
+        else
+            response->server_date = 0;
     }
     return n;
 }
@@ -235,7 +278,7 @@ static char *token_line(const aws_http_request *request, bool *failed)
 }
 
 static int sign(aws_http *http, const aws_http_request *request, const char *const *lines,
-                aws_sigv4_headers *out)
+                int64_t clock_offset, aws_sigv4_headers *out)
 {
     aws_sigv4_input input = {.method = request->method ? request->method : "GET",
                              .url = request->url,
@@ -245,15 +288,24 @@ static int sign(aws_http *http, const aws_http_request *request, const char *con
                              .scope = request->sigv4_scope,
                              .access_key_id = request->credentials->access_key_id,
                              .secret_access_key = request->credentials->secret_access_key,
-                             .now = time(NULL)};
+                             .now = (time_t)((int64_t)time(NULL) + clock_offset)};
     return aws_sigv4_sign(&http->sigv4, &input, out);
+}
+
+/* Frees a header list after wiping every line: the session token and the
+ * container's Authorization header are among them. */
+static void free_header_lines(struct curl_slist *list)
+{
+    for (struct curl_slist *item = list; item != NULL; item = item->next)
+        secret_wipe(item->data, strlen(item->data));
+    curl_slist_free_all(list);
 }
 
 /* The caller's headers, the session token and, when signing, the SigV4
  * lines (Host, X-Amz-Date, Authorization); *out is NULL when there are none.
  * Returns 0, or -1 with err set. */
-static int build_headers(aws_http *http, const aws_http_request *request, struct curl_slist **out,
-                         aws_error *err)
+static int build_headers(aws_http *http, const aws_http_request *request, int64_t clock_offset,
+                         struct curl_slist **out, aws_error *err)
 {
     /* No "Expect:" removal line here: it would be signed but never sent.
      * Bodies stay far below curl's 100-continue threshold. */
@@ -275,7 +327,7 @@ static int build_headers(aws_http *http, const aws_http_request *request, struct
     aws_sigv4_headers signature;
     struct curl_slist *list = NULL;
     int rc = failed ? -1 : 0;
-    if (rc == 0 && signing && sign(http, request, lines, &signature) != 0) {
+    if (rc == 0 && signing && sign(http, request, lines, clock_offset, &signature) != 0) {
         aws_error_set(err, AWS_ERR_INTERNAL, "cannot sign the request (SigV4)");
         rc = -1;
     } else if (rc == 0) {
@@ -293,7 +345,7 @@ static int build_headers(aws_http *http, const aws_http_request *request, struct
         free(token);
     }
     if (rc != 0)
-        curl_slist_free_all(list);
+        free_header_lines(list);
     *out = rc == 0 ? list : NULL;
     return rc;
 }
@@ -374,11 +426,12 @@ int aws_http_perform(aws_http *http, const aws_http_request *request, aws_http_r
         return -1;
     }
     struct curl_slist *headers = NULL;
-    if (build_headers(http, request, &headers, err) != 0)
+    response->clock_offset = aws_clock_offset();
+    if (build_headers(http, request, response->clock_offset, &headers, err) != 0)
         return -1;
     CURL *curl = take_handle(http);
     if (curl == NULL) {
-        curl_slist_free_all(headers);
+        free_header_lines(headers);
         aws_error_set(err, AWS_ERR_INTERNAL, "cannot create a curl handle");
         return -1;
     }
@@ -397,13 +450,17 @@ int aws_http_perform(aws_http *http, const aws_http_request *request, aws_http_r
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response->status);
     /* The header list (session token included) is freed below. */
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
-    return_handle(http, curl);
-    curl_slist_free_all(headers);
+    if (request->carries_secrets)
+        discard_handle(http, curl);
+    else
+        return_handle(http, curl);
+    free_header_lines(headers);
     atomic_fetch_add(&http->requests, 1);
     atomic_fetch_add(&http->connects, connects);
     response->new_connections = connects;
     if (code != CURLE_OK) {
         report_curl_failure(code, errbuf, &body, err);
+        secret_wipe(body.data, body.len);
         free(body.data);
         response->body = NULL;
         response->status = 0;
@@ -422,6 +479,7 @@ void aws_http_response_clear(aws_http_response *response)
 {
     if (response == NULL)
         return;
+    secret_wipe(response->body, response->body_len);
     free(response->body);
     memset(response, 0, sizeof *response);
 }

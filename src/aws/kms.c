@@ -2,7 +2,12 @@
  * sends it (signed with SigV4 by the HTTP layer, retried in standard mode)
  * and decodes the answer into plain C structs. STS GetCallerIdentity uses the
  * query protocol and an XML answer. The same client (credentials, connection
- * pool, retry quota) also serves the Resource Groups Tagging API (tagging.c). */
+ * pool, retry quota) also serves the Resource Groups Tagging API (tagging.c).
+ * Every answer's Date teaches the skew-corrected clock (clock.h); a request
+ * refused for clock skew is signed again with the corrected time and sent once
+ * more, at most once per call, outside max_attempts and without taking retry
+ * tokens: it is not a sign of an overloaded service, and it cannot repeat once
+ * the clock is corrected. */
 #include "aws/kms.h"
 
 #include <inttypes.h>
@@ -12,6 +17,7 @@
 #include <string.h>
 
 #include "aws/aws_json.h"
+#include "aws/clock.h"
 #include "aws/endpoints.h"
 #include "aws/kms_internal.h"
 #include "aws/sdk_env.h"
@@ -45,6 +51,7 @@ typedef struct {
     const char *const *headers;
     const char *body;
     aws_http_response response;
+    bool skew_retried; /* the one re-signed attempt after a clock skew refusal is spent */
 } call_state;
 
 /* --- client -------------------------------------------------------------------- */
@@ -204,11 +211,12 @@ kms_key_spec kms_key_spec_parse(const char *name)
 
 /* --- one call: attempts, retries, logging ------------------------------------------ */
 
-static int get_credentials(kms_client *client, aws_credentials *out, aws_error *err)
+static int get_credentials(kms_client *client, const aws_call_ctx *ctx, aws_credentials *out,
+                           aws_error *err)
 {
     if (client->hooks.get_credentials != NULL)
         return client->hooks.get_credentials(client->hooks.user, out, err);
-    return aws_credentials_get(client->credentials, out, err);
+    return aws_credentials_get(client->credentials, ctx, out, err);
 }
 
 static int send_request(kms_client *client, const aws_http_request *request,
@@ -219,13 +227,13 @@ static int send_request(kms_client *client, const aws_http_request *request,
     return aws_http_perform(client->http, request, response, err);
 }
 
-static int attempt_call(void *user, aws_error *err)
+/* One signed HTTP exchange; the answer's Date teaches the clock. */
+static int exchange(call_state *call, aws_error *err)
 {
-    call_state *call = user;
     aws_http_response_clear(&call->response);
     aws_credentials credentials;
     memset(&credentials, 0, sizeof credentials);
-    if (get_credentials(call->client, &credentials, err) != 0) {
+    if (get_credentials(call->client, call->ctx, &credentials, err) != 0) {
         aws_credentials_clear(&credentials);
         if (err->status == AWS_OK)
             aws_error_set(err, AWS_ERR_CREDENTIALS, "no AWS credentials");
@@ -244,13 +252,35 @@ static int attempt_call(void *user, aws_error *err)
     };
     int rc = send_request(call->client, &request, &call->response, err);
     aws_credentials_clear(&credentials);
-    if (rc != 0)
-        return -1;
-    if (call->response.status >= 200 && call->response.status < 300)
-        return 0;
-    aws_error_from_answer(call->operation, call->response.status, call->response.body,
-                          call->response.request_id, err);
-    return -1;
+    if (rc == 0)
+        aws_clock_observe(call->response.server_date, call->response.host_time, call->url);
+    return rc;
+}
+
+/* A clock skew refusal that the corrected clock can fix, if not tried yet. */
+static bool resign_after_skew(call_state *call, const aws_error *err)
+{
+    return !call->skew_retried && aws_clock_is_skew_error(err->code, err->message) &&
+           aws_clock_worth_resigning(call->response.clock_offset);
+}
+
+static int attempt_call(void *user, aws_error *err)
+{
+    call_state *call = user;
+    for (;;) {
+        if (exchange(call, err) != 0)
+            return -1;
+        if (call->response.status >= 200 && call->response.status < 300)
+            return 0;
+        aws_error_from_answer(call->operation, call->response.status, call->response.body,
+                              call->response.request_id, err);
+        if (!resign_after_skew(call, err))
+            return -1;
+        call->skew_retried = true;
+        int attempts = err->attempts;
+        aws_error_clear(err);
+        err->attempts = attempts;
+    }
 }
 
 static void log_call(const call_state *call, const aws_error *err, int64_t started_ms, int rc)
@@ -278,6 +308,8 @@ static int run_call(call_state *call, aws_error *err)
     };
     int64_t started = aws_monotonic_ms();
     int rc = aws_retry_run(&policy, call->ctx, attempt_call, call, err);
+    if (call->skew_retried)
+        err->attempts++; /* the re-signed exchange was an HTTP attempt too */
     log_call(call, err, started, rc);
     return rc;
 }

@@ -47,7 +47,7 @@ int cli_resolve_region(const cli_options *options, const plugin_config *config, 
 
 static int get_credentials(void *provider, aws_credentials *out, aws_error *err)
 {
-    return aws_credentials_get(provider, out, err);
+    return aws_credentials_get(provider, NULL, out, err); /* the commands set no deadline */
 }
 
 int cli_aws_open(const cli_options *options, const plugin_config *config, cli_aws *out, char *error,

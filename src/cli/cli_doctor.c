@@ -184,7 +184,7 @@ static void check_credentials(doctor *d)
     }
     aws_credentials credentials;
     aws_error err = {0};
-    if (aws_credentials_get(d->aws.credentials, &credentials, &err) != 0) {
+    if (aws_credentials_get(d->aws.credentials, NULL, &credentials, &err) != 0) {
         aws_credentials_clear(&credentials);
         report(d, MARK_FAIL, "credentials",
                "give the server credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile "

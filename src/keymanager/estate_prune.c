@@ -17,7 +17,6 @@
 #include "keymanager/kms_truth.h"
 #include "keymanager/naming.h"
 
-
 static double wall_now(const estate_prune_options *options)
 {
     return options->now_s != NULL ? options->now_s() : (double)time(NULL);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/secrets.h"
 #include "config/config.h"
 #include "goplugin/broker/goplugin_broker.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
@@ -202,6 +203,7 @@ static void handle_configure(call_context *ctx, const ProtobufCBinaryData *reque
         free(joined);
     } else {
         log_set_level(config->log_level);
+        secrets_allow_core_dumps(config->log_level <= LOG_DEBUG);
         km_status status = {0};
         if (km_configure(bound_manager, call_km(ctx), config, &status) == 0) {
             ConfigureResponse out = SPIRE__SERVICE__COMMON__CONFIG__V1__CONFIGURE_RESPONSE__INIT;

@@ -382,7 +382,29 @@ def test_container_full_uri_host_is_checked(world):
     run = world.probe()
     assert run.returncode == 1
     assert "AWS_CONTAINER_CREDENTIALS_FULL_URI must use https" in run.result["error"]
+    assert "it names http://192.0.2.1" in run.result["error"]
     assert world.kms.calls() == {}
+
+
+def test_container_uri_with_user_information_is_refused_before_any_connection(world):
+    """http://localhost:80@elsewhere.example/ is user "localhost", password
+    "80", host elsewhere.example: the token must never be sent there. Here
+    elsewhere is the emulator's own address, so a request would be counted."""
+    kms = world.kms
+    world.container()
+    port = kms.url.rsplit(":", 1)[1]
+    for uri in (f"http://localhost:80@127.0.0.1:{port}/container-credentials/x",
+                f"http://user@127.0.0.1:{port}/container-credentials/x",
+                f"https://user:secret-password@127.0.0.1:{port}/container-credentials/x"):
+        world.env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = uri
+        run = world.probe()
+        assert run.returncode == 1
+        error = run.result["error"]
+        assert ("container endpoint: AWS_CONTAINER_CREDENTIALS_FULL_URI holds user information "
+                "(\"user@\" or \"user:password@\" before the host); it is refused") in error
+        assert "secret-password" not in error and kms.container_token not in error
+        assert "secret-password" not in run.stderr and kms.container_token not in run.stderr
+    assert kms.calls() == {}
 
 
 # --- IMDS ------------------------------------------------------------------------------------
@@ -541,3 +563,147 @@ def test_kms_call_signed_with_web_identity_session_credentials(world):
                                text=True, timeout=60)
     assert completed.returncode == 0, completed.stderr + completed.stdout
     assert kms.calls("CreateKey") == 1
+
+
+# --- files we read: regular files only, never a hang ------------------------------------------------
+
+
+def test_token_file_that_is_a_fifo_fails_at_once(world):
+    """A FIFO nobody writes to would block open() forever: it is refused by name."""
+    fifo = world.tmp / "token-fifo"
+    os.mkfifo(fifo)
+    world.web_identity()
+    world.env["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(fifo)
+    run = world.probe(timeout=20)
+    assert run.returncode == 1
+    assert f"{fifo} is not a regular file (a FIFO)" in run.result["error"]
+    assert sts_calls(world.kms) == 0
+
+    world.env.pop("AWS_WEB_IDENTITY_TOKEN_FILE")
+    world.container()
+    world.env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] = str(fifo)
+    run = world.probe(timeout=20)
+    assert run.returncode == 1
+    assert f"{fifo} is not a regular file (a FIFO)" in run.result["error"]
+    assert world.kms.calls() == {}
+
+
+def test_shared_file_that_is_a_directory_or_fifo_is_named(world):
+    folder = world.tmp / "credentials-dir"
+    folder.mkdir()
+    world.env["AWS_SHARED_CREDENTIALS_FILE"] = str(folder)
+    run = world.probe(timeout=20)
+    assert run.returncode == 1
+    assert f"{folder} is a directory, not a file" in run.result["error"]
+
+    fifo = world.tmp / "config-fifo"
+    os.mkfifo(fifo)
+    world.env.pop("AWS_SHARED_CREDENTIALS_FILE")
+    world.env["AWS_CONFIG_FILE"] = str(fifo)
+    run = world.probe(timeout=20)
+    assert run.returncode == 1
+    assert f"{fifo} is not a regular file (a FIFO)" in run.result["error"]
+
+
+def test_oversized_token_file_is_refused(world):
+    world.web_identity(token="x" * (64 * 1024 + 1))
+    run = world.probe()
+    assert run.returncode == 1
+    assert "is larger than 65536 bytes" in run.result["error"]
+    assert sts_calls(world.kms) == 0
+
+
+# --- secrets wiped from memory --------------------------------------------------------------------
+
+KNOWN_SECRET = "KnownSecretAccessKey+issued/by0the1emulator2"
+KNOWN_SESSION_TOKEN = "IQoJKnownSessionToken-issued-by-the-emulator-0123456789"
+
+
+def issue_known_secrets(kms):
+    """Makes the emulator hand out KNOWN_SECRET / KNOWN_SESSION_TOKEN (STS,
+    container, IMDS), so that a probe can look for them in its memory."""
+    table = kms.credentials
+    original = table.issue_temporary
+
+    def issue(lifetime_seconds, role_name, session_name):
+        issued = original(lifetime_seconds, role_name, session_name)
+        issued.update(SecretAccessKey=KNOWN_SECRET, SessionToken=KNOWN_SESSION_TOKEN)
+        table.add(issued["AccessKeyId"], KNOWN_SECRET, KNOWN_SESSION_TOKEN,
+                  issued["Expiration"], issued["AssumedRoleArn"], issued["AssumedRoleId"])
+        return issued
+
+    table.issue_temporary = issue
+
+
+def memory_probe(world, live=(), after_free=()):
+    """Runs the probe with the memory check; returns {when: [found...]}."""
+    args = []
+    for text in live:
+        args += ["--forbid-live", text[::-1]]
+    for text in after_free:
+        args += ["--forbid-after-free", text[::-1]]
+    # Freed memory at the top of a heap would go back to the kernel (zeroed):
+    # keep it, so that what free() leaves behind stays visible.
+    world.env["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=1073741824"
+    run = world.probe(*args)
+    assert run.returncode == 0, run.stderr
+    checks = {r["memory_check"]: r["found"] for r in run.results if "memory_check" in r}
+    return run, checks
+
+
+def container_token_file(world):
+    world.container()
+    world.env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] = world.write(
+        "pod-identity-token", world.kms.container_token + "\n")
+    del world.env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+
+
+@pytest.mark.parametrize("source", ["web_identity", "container", "imds"])
+def test_tokens_and_answered_secrets_are_wiped(world, source):
+    """The probe scans its own writable memory (through /proc/self/mem) for the
+    strings it is given reversed. The token it sent (web identity, container)
+    is gone once the credentials are fetched; the secret key and session token
+    of the answer are gone once the provider is freed: freed and realloc'd
+    buffers, curl's copies (request, answer) and jansson's all count."""
+    kms = world.kms
+    issue_known_secrets(kms)
+    live = []
+    if source == "web_identity":
+        world.web_identity()
+        live = [WEB_TOKEN]
+    elif source == "container":
+        container_token_file(world)
+        live = [kms.container_token]
+    else:
+        world.imds()
+    run, checks = memory_probe(world, live=live,
+                               after_free=live + [KNOWN_SECRET, KNOWN_SESSION_TOKEN])
+    assert run.results[0]["secret_sha256"] == sha256(KNOWN_SECRET)
+    assert checks == ({"live": [], "after_free": []} if live else {"after_free": []})
+
+
+def test_shared_file_and_process_secrets_are_wiped(world):
+    file_secret = "shared-file-secret-0123456789abcdef"
+    file_token = "shared-file-session-token-0123456789"
+    padding = "".join(f"# comment line {i}: the parser copies the whole file\n"
+                      for i in range(100))
+    world.shared_files(credentials="[default]\n" + padding +
+                                   "aws_access_key_id = AKIASHAREDFILE\n"
+                                   f"aws_secret_access_key = {file_secret}\n"
+                                   f"aws_session_token = {file_token}\n")
+    run, checks = memory_probe(world, after_free=[file_secret, file_token])
+    assert run.results[0]["secret_sha256"] == sha256(file_secret)
+    assert checks == {"after_free": []}
+
+    process_secret = "process-secret-key-0123456789abcdef"
+    process_token = "process-session-token-0123456789abcdef"
+    expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    script = process_script(world, f"""cat <<'JSON'
+{{"Version": 1, "AccessKeyId": "ASIAPROCESS", "SecretAccessKey": "{process_secret}",
+ "SessionToken": "{process_token}", "Expiration": "{expiration}"}}
+JSON
+""")
+    world.shared_files(config=f"[default]\ncredential_process = {script}\n")
+    run, checks = memory_probe(world, after_free=[process_secret, process_token])
+    assert run.results[0]["secret_sha256"] == sha256(process_secret)
+    assert checks == {"after_free": []}

@@ -1,7 +1,9 @@
 /* Unit tests for the provider's caching: the chain is resolved once, temporary
  * credentials are refreshed within 5 minutes of expiry by one thread while the
  * others keep the still-valid ones, failures keep valid credentials, and
- * expired ones are never returned. Clock and fetch are injected. */
+ * expired ones are never returned. Clock and fetch are injected; expiry is
+ * also judged on the skew-corrected clock, and a caller waiting for another
+ * thread's refresh gives up at its deadline or cancellation. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -15,7 +17,9 @@
 
 #include <cmocka.h>
 
+#include "aws/clock.h"
 #include "aws/credentials_internal.h"
+#include "aws/http.h"
 #include "common/log.h"
 
 enum { T0 = 1800000000, LIFETIME = 3600, WAIT_LIMIT_S = 10, THREADS = 8 };
@@ -26,6 +30,8 @@ typedef struct {
     int64_t now;
     int calls;        /* fetches started */
     bool fail;        /* fetches fail */
+    int fail_next;    /* so many next fetches fail */
+    int now_calls;    /* clock reads: a caller inside aws_credentials_get reads it */
     bool block;       /* fetches wait until released */
     int64_t lifetime; /* of the credentials handed out */
     int finished;     /* worker threads done */
@@ -43,6 +49,8 @@ static int64_t world_now(void *ctx)
     world *w = ctx;
     pthread_mutex_lock(&w->lock);
     int64_t now = w->now;
+    w->now_calls++;
+    pthread_cond_broadcast(&w->changed);
     pthread_mutex_unlock(&w->lock);
     return now;
 }
@@ -55,7 +63,9 @@ static int world_fetch(void *ctx, const aws_cred_plan *plan, aws_credentials *ou
     pthread_cond_broadcast(&w->changed);
     while (w->block)
         pthread_cond_wait(&w->changed, &w->lock);
-    bool fail = w->fail;
+    bool fail = w->fail || w->fail_next > 0;
+    if (w->fail_next > 0)
+        w->fail_next--;
     int64_t expiration = w->now + w->lifetime;
     pthread_mutex_unlock(&w->lock);
     if (fail) {
@@ -158,7 +168,7 @@ static void get_ok(aws_credentials_provider *p, const char *expected_key)
     aws_credentials c;
     aws_error err;
     aws_error_clear(&err);
-    int rc = aws_credentials_get(p, &c, &err);
+    int rc = aws_credentials_get(p, NULL, &c, &err);
     if (rc != 0)
         fail_msg("get failed: %s", err.message);
     assert_string_equal(c.access_key_id, expected_key);
@@ -171,7 +181,7 @@ static void get_fails(aws_credentials_provider *p, const char *expected_text)
     aws_credentials c;
     aws_error err;
     aws_error_clear(&err);
-    assert_int_equal(aws_credentials_get(p, &c, &err), -1);
+    assert_int_equal(aws_credentials_get(p, NULL, &c, &err), -1);
     assert_int_equal(err.status, AWS_ERR_CREDENTIALS);
     assert_non_null(strstr(err.message, expected_text));
     assert_string_equal(c.access_key_id, "");
@@ -252,7 +262,7 @@ static void *worker_get(void *arg)
     aws_credentials c;
     aws_error err;
     aws_error_clear(&err);
-    job->rc = aws_credentials_get(job->provider, &c, &err);
+    job->rc = aws_credentials_get(job->provider, NULL, &c, &err);
     snprintf(job->key, sizeof job->key, "%s", c.access_key_id);
     aws_credentials_clear(&c);
     pthread_mutex_lock(&job->world->lock);
@@ -373,6 +383,146 @@ static void no_source_error_names_the_sources(void **state)
     aws_credentials_provider_free(p);
 }
 
+/* --- the corrected clock and the caller's deadline ------------------------------- */
+
+/* The host clock is 20 minutes slow: credentials with 200 s left on AWS's
+ * clock look fresh for 1400 s on the host's, and would be used after they
+ * expired. Judged on the corrected clock they are due for refresh. */
+static void expiry_is_judged_on_the_corrected_clock(void **state)
+{
+    world *w = *state;
+    aws_clock_set_offset(1200);
+    w->now = (int64_t)time(NULL) + 1200; /* AWS's time, in which expirations are given */
+    w->lifetime = 200;
+    aws_credentials_options options = {.access_key_id = "AKIACONFIG",
+                                       .secret_access_key = "configsecret"};
+    aws_cred_hooks hooks = {.env = {.getenv = empty_env}, .fetch = world_fetch, .fetch_ctx = w};
+    aws_credentials_provider *p = aws_credentials_provider_new_with_hooks(&options, &hooks);
+    get_ok(p, "ASIA1");
+    get_ok(p, "ASIA2"); /* stale on the corrected clock: refreshed */
+    assert_int_equal(calls(w), 2);
+    aws_credentials_provider_free(p);
+
+    /* Host 20 minutes fast: the same credentials with 1000 s left are fresh. */
+    aws_clock_set_offset(-1200);
+    w->now = (int64_t)time(NULL) - 1200;
+    w->lifetime = 1000;
+    p = aws_credentials_provider_new_with_hooks(&options, &hooks);
+    get_ok(p, "ASIA3");
+    get_ok(p, "ASIA3");
+    assert_int_equal(calls(w), 3);
+    aws_credentials_provider_free(p);
+    aws_clock_set_offset(0);
+}
+
+static int get_with(aws_credentials_provider *p, const aws_call_ctx *call, aws_error *err)
+{
+    aws_credentials c;
+    aws_error_clear(err);
+    int rc = aws_credentials_get(p, call, &c, err);
+    aws_credentials_clear(&c);
+    return rc;
+}
+
+/* Nothing valid cached, another thread's refresh hangs: a caller with a
+ * deadline returns at it, and one whose call is cancelled returns too, both
+ * while the refresh is still blocked. */
+static void waiting_caller_returns_at_its_deadline(void **state)
+{
+    world *w = *state;
+    aws_credentials_provider *p = provider_for(w);
+    get_ok(p, "ASIA1");
+    set_now(w, T0 + LIFETIME + 1);
+    set_block(w, true);
+    pthread_t leader;
+    worker leader_job;
+    start(&leader, &leader_job, p, w);
+    wait_for(w, 2, 0); /* the leader is inside the refresh */
+
+    aws_error err;
+    aws_call_ctx call = {.deadline_ms = aws_monotonic_ms() + 100};
+    assert_int_equal(get_with(p, &call, &err), -1);
+    assert_int_equal(err.status, AWS_ERR_TIMEOUT);
+    assert_non_null(strstr(err.message, "deadline passed while waiting for AWS credentials"));
+
+    atomic_bool cancelled = true;
+    aws_call_ctx cancel = {.cancelled = &cancelled};
+    assert_int_equal(get_with(p, &cancel, &err), -1);
+    assert_int_equal(err.status, AWS_ERR_CANCELLED);
+
+    pthread_mutex_lock(&w->lock);
+    assert_int_equal(w->finished, 0); /* the refresh never ended meanwhile */
+    pthread_mutex_unlock(&w->lock);
+    set_block(w, false);
+    pthread_join(leader, NULL);
+    assert_int_equal(leader_job.rc, 0);
+    assert_string_equal(leader_job.key, "ASIA2");
+    assert_int_equal(calls(w), 2);
+    aws_credentials_provider_free(p);
+}
+
+typedef struct {
+    aws_credentials_provider *provider;
+    world *world;
+    aws_call_ctx call;
+    atomic_bool cancelled;
+    int rc;
+} cancellable_job;
+
+static void *cancellable_get(void *arg)
+{
+    cancellable_job *job = arg;
+    aws_error err;
+    job->rc = get_with(job->provider, &job->call, &err);
+    return NULL;
+}
+
+/* A refresher whose own call is cancelled gives up without a verdict on
+ * the source: the caller that was waiting refreshes at once. */
+static void waiter_takes_over_from_a_cancelled_refresher(void **state)
+{
+    world *w = *state;
+    aws_credentials_provider *p = provider_for(w);
+    get_ok(p, "ASIA1");
+    set_now(w, T0 + LIFETIME + 1);
+    set_block(w, true);
+    cancellable_job job = {.provider = p, .world = w};
+    atomic_init(&job.cancelled, false);
+    job.call.cancelled = &job.cancelled;
+    pthread_t leader;
+    assert_int_equal(pthread_create(&leader, NULL, cancellable_get, &job), 0);
+    wait_for(w, 2, 0);
+    pthread_mutex_lock(&w->lock);
+    int clock_reads = w->now_calls;
+    pthread_mutex_unlock(&w->lock);
+    pthread_t waiter;
+    worker waiter_job;
+    start(&waiter, &waiter_job, p, w); /* no deadline: waits for the refresher */
+    /* Once it has read the clock under the provider's lock, it waits before
+     * the refresher can record its outcome (that takes the same lock). */
+    struct timespec limit;
+    clock_gettime(CLOCK_REALTIME, &limit);
+    limit.tv_sec += WAIT_LIMIT_S;
+    pthread_mutex_lock(&w->lock);
+    int rc = 0;
+    while (w->now_calls == clock_reads && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&w->changed, &w->lock, &limit);
+    pthread_mutex_unlock(&w->lock);
+    assert_int_not_equal(rc, ETIMEDOUT);
+    atomic_store(&job.cancelled, true);
+    pthread_mutex_lock(&w->lock);
+    w->fail_next = 1; /* the cancelled refresh fails */
+    pthread_mutex_unlock(&w->lock);
+    set_block(w, false);
+    pthread_join(leader, NULL);
+    pthread_join(waiter, NULL);
+    assert_int_equal(job.rc, -1);
+    assert_int_equal(waiter_job.rc, 0);
+    assert_string_equal(waiter_job.key, "ASIA3");
+    assert_int_equal(calls(w), 3);
+    aws_credentials_provider_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +534,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(expired_callers_wait_for_the_refresher, setup, teardown),
         cmocka_unit_test_setup_teardown(first_get_by_many_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(no_source_error_names_the_sources, setup, teardown),
+        cmocka_unit_test_setup_teardown(expiry_is_judged_on_the_corrected_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(waiting_caller_returns_at_its_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(waiter_takes_over_from_a_cancelled_refresher, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -411,13 +411,28 @@ static void container_uris(void **state)
         const char *uri;
         bool allowed;
     } cases[] = {
-        {"http://127.0.0.1:8080/creds", true},  {"http://127.12.0.3/x", true},
-        {"http://localhost:99/x", true},        {"http://[::1]:80/x", true},
-        {"http://169.254.170.2/x", true},       {"http://169.254.170.23/v1/credentials", true},
-        {"http://[fd00:ec2::23]/x", true},      {"https://creds.example.com/x", true},
-        {"http://169.254.169.254/x", false},    {"http://example.com/x", false},
-        {"http://127.0.0.1.evil.com/x", false}, {"ftp://127.0.0.1/x", false},
+        {"http://127.0.0.1:8080/creds", true},
+        {"http://127.12.0.3/x", true},
+        {"http://localhost:99/x", true},
+        {"http://[::1]:80/x", true},
+        {"http://169.254.170.2/x", true},
+        {"http://169.254.170.23/v1/credentials", true},
+        {"http://[fd00:ec2::23]/x", true},
+        {"https://creds.example.com/x", true},
+        {"http://169.254.169.254/x", false},
+        {"http://example.com/x", false},
+        {"http://127.0.0.1.evil.com/x", false},
+        {"ftp://127.0.0.1/x", false},
         {"http://localhost.evil.com/", false},
+        {"HTTP://LOCALHOST/x", true},
+        {"http://127.1/x", true}, /* curl normalises it to 127.0.0.1 */
+        {"http://[::ffff:127.0.0.1]/x", false},
+        {"http://[fe80::1%25lo]/x", false},
+        {"http://localhost:80@elsewhere.example/", false},
+        {"http://user@127.0.0.1/x", false},
+        {"https://user:pass@creds.example.com/", false},
+        {"http://127.0.0.1:80@169.254.170.2/", false},
+        {"not a url", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *env[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI", cases[i].uri,
@@ -431,8 +446,33 @@ static void container_uris(void **state)
             assert_string_equal(plan->container_auth_token, "Bearer abc");
         } else {
             assert_non_null(strstr(err.message, "container endpoint"));
+            assert_null(strstr(err.message, "Bearer abc"));
+            assert_null(strstr(err.message, "pass@"));
         }
     }
+    /* The issue's example: user "localhost", password "80", host elsewhere. */
+    const char *userinfo[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                              "http://localhost:80@elsewhere.example/", NULL};
+    set_env(f, userinfo);
+    assert_int_equal(resolve(f, NULL, plan, &err), -1);
+    assert_string_equal(err.message,
+                        "container endpoint: AWS_CONTAINER_CREDENTIALS_FULL_URI holds user "
+                        "information (\"user@\" or \"user:password@\" before the host); it is "
+                        "refused");
+    const char *elsewhere[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://192.0.2.7:8080/x",
+                               NULL};
+    set_env(f, elsewhere);
+    assert_int_equal(resolve(f, NULL, plan, &err), -1);
+    assert_string_equal(err.message,
+                        "container endpoint: AWS_CONTAINER_CREDENTIALS_FULL_URI must use https, "
+                        "or http to a loopback address (127.0.0.0/8, ::1, localhost), "
+                        "169.254.170.2, 169.254.170.23 or fd00:ec2::23; it names "
+                        "http://192.0.2.7");
+    /* A relative URI always lands on 169.254.170.2. */
+    const char *relative[] = {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "@evil.example/x", NULL};
+    set_env(f, relative);
+    assert_int_equal(resolve(f, NULL, plan, &err), 0);
+    assert_string_equal(plan->container_url, "http://169.254.170.2/@evil.example/x");
     const char *file[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI",
                           "http://169.254.170.23/v1",
                           "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",

@@ -1,7 +1,9 @@
 /* Unit tests for fetching from each source with a scripted HTTP exchange:
  * STS web identity and AssumeRole requests, the container endpoint's
  * Authorization header, the IMDSv2 token dance (401 retry, v1 fallback, no
- * role), and credential_process (exit status, timeout, output limits). */
+ * role), credential_process (exit status, timeout, output limits), clock
+ * skew on STS (the Date teaches the clock, AssumeRole refused for skew is
+ * signed again once) and the call's deadline reaching every request. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,17 +11,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "aws/clock.h"
 #include "aws/credentials_internal.h"
+#include "common/log.h"
 
 enum { MAX_EXCHANGES = 8 };
 
 typedef struct {
     long status; /* 0: transport failure */
     const char *body;
+    int64_t date_skew; /* non-zero: a Date header this far from the host clock */
 } scripted_answer;
 
 typedef struct {
@@ -29,6 +35,9 @@ typedef struct {
     char body[8192];
     char scope[128];
     char signer[128];
+    int64_t clock_offset; /* the offset it was signed with */
+    int64_t deadline_ms;
+    bool carries_secrets;
 } recorded_request;
 
 typedef struct {
@@ -55,6 +64,13 @@ static int scripted_perform(void *ctx, const aws_http_request *request, aws_http
     snprintf(r->scope, sizeof r->scope, "%s", request->sigv4_scope ? request->sigv4_scope : "");
     if (request->credentials != NULL)
         snprintf(r->signer, sizeof r->signer, "%s", request->credentials->access_key_id);
+    r->clock_offset = response->clock_offset = aws_clock_offset(); /* as aws_http_perform */
+    r->deadline_ms = request->deadline_ms;
+    r->carries_secrets = request->carries_secrets;
+    if (a->date_skew != 0) {
+        response->host_time = (int64_t)time(NULL);
+        response->server_date = response->host_time + a->date_skew;
+    }
     if (a->status == 0) {
         aws_error_set(err, AWS_ERR_TRANSPORT, "connection refused");
         return -1;
@@ -371,6 +387,87 @@ static void process_plan(void **state)
     free(plan);
 }
 
+static const char STS_SKEW_REFUSAL[] =
+    "<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>"
+    "Signature not yet current: 20270115T084000Z is still later than 20270115T082500Z "
+    "(20270115T082000Z + 5 min.)</Message></Error><RequestId>r1</RequestId></ErrorResponse>";
+
+static aws_cred_plan *assume_role_plan(void)
+{
+    aws_cred_plan *plan = calloc(1, sizeof *plan);
+    plan->kind = AWS_CRED_PLAN_STATIC;
+    snprintf(plan->source, sizeof plan->source, "shared_files");
+    snprintf(plan->static_credentials.access_key_id, 32, "AKIABASE");
+    snprintf(plan->static_credentials.secret_access_key, 32, "basesecret");
+    plan->role_count = 1;
+    snprintf(plan->roles[0].role_arn, 64, "arn:aws:iam::1:role/one");
+    return plan;
+}
+
+/* Host 20 minutes fast: the signed AssumeRole is refused, signed again with
+ * AWS's time, once; a second refusal is the error. */
+static void assume_role_skew_refusal_is_signed_again(void **state)
+{
+    (void)state;
+    aws_clock_set_offset(0);
+    log_set_level(LOG_ERROR);
+    aws_cred_plan *plan = assume_role_plan();
+    script s = {.answers = {{403, STS_SKEW_REFUSAL, -1200}, {200, STS_ANSWER, -1200}}};
+    aws_cred_fetch_ctx ctx = ctx_for(&s);
+    aws_credentials c;
+    aws_error err;
+    aws_error_clear(&err);
+    assert_int_equal(aws_cred_plan_fetch(plan, &ctx, &c, &err), 0);
+    assert_string_equal(c.access_key_id, "ASIASTS");
+    assert_int_equal(s.count, 2);
+    assert_int_equal(s.requests[0].clock_offset, 0);
+    assert_true(s.requests[1].clock_offset <= -1198 && s.requests[1].clock_offset >= -1202);
+    assert_string_equal(s.requests[0].body, s.requests[1].body);
+    aws_credentials_clear(&c);
+
+    aws_clock_set_offset(0);
+    s = (script){.answers = {{403, STS_SKEW_REFUSAL, -1200}, {403, STS_SKEW_REFUSAL, -2400}}};
+    assert_int_equal(aws_cred_plan_fetch(plan, &ctx, &c, &err), -1);
+    assert_int_equal(s.count, 2);
+    assert_string_equal(err.code, "SignatureDoesNotMatch");
+    aws_clock_set_offset(0);
+    free(plan);
+}
+
+/* AssumeRoleWithWebIdentity is unsigned: nothing to sign again, but its Date
+ * still teaches the clock (the expiry of what it returns is judged on it). */
+static void web_identity_answer_teaches_the_clock(void **state)
+{
+    (void)state;
+    aws_clock_set_offset(0);
+    log_set_level(LOG_ERROR);
+    char path[] = "/tmp/km-token-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, "jwt-token");
+    aws_cred_plan *plan = calloc(1, sizeof *plan);
+    plan->kind = AWS_CRED_PLAN_WEB_IDENTITY;
+    snprintf(plan->token_file, sizeof plan->token_file, "%s", path);
+    snprintf(plan->web_identity_role.role_arn, 64, "arn:aws:iam::1:role/web");
+    script s = {.answers = {{200, STS_ANSWER, 1200}}};
+    aws_cred_fetch_ctx ctx = ctx_for(&s);
+    atomic_bool cancelled = false;
+    aws_call_ctx call = {.deadline_ms = 123456789, .cancelled = &cancelled};
+    ctx.call = &call;
+    aws_credentials c;
+    aws_error err;
+    assert_int_equal(aws_cred_plan_fetch(plan, &ctx, &c, &err), 0);
+    assert_int_equal(s.count, 1);
+    assert_true(aws_clock_offset() >= 1198 && aws_clock_offset() <= 1202);
+    assert_int_equal(s.requests[0].deadline_ms, 123456789);
+    assert_true(s.requests[0].carries_secrets);
+    aws_credentials_clear(&c);
+    aws_clock_set_offset(0);
+    unlink(path);
+    free(plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +479,8 @@ int main(void)
         cmocka_unit_test(imds_v1_fallback_and_failures),
         cmocka_unit_test(process_runs),
         cmocka_unit_test(process_plan),
+        cmocka_unit_test(assume_role_skew_refusal_is_signed_again),
+        cmocka_unit_test(web_identity_answer_teaches_the_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

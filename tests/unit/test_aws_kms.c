@@ -1,7 +1,9 @@
 /* Unit tests for the typed KMS client over a fake transport: the JSON 1.1
  * request each operation sends (target, content type, members), the decoding
- * of each answer, error typing, bad answers, retries through the client, and
- * STS GetCallerIdentity's query request and XML answer. */
+ * of each answer, error typing, bad answers, retries through the client,
+ * STS GetCallerIdentity's query request and XML answer, and clock skew: a
+ * refusal for skew is signed again once on the corrected clock, outside the
+ * attempts and the retry tokens. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "aws/clock.h"
 #include "aws/kms_internal.h"
+#include "common/log.h"
 
 /* --- fake transport --------------------------------------------------------- */
 
@@ -21,6 +26,7 @@ typedef struct {
     aws_status failure;
     const char *body;
     const char *request_id;
+    int64_t date_skew; /* non-zero: a Date header this far from the host clock */
 } canned;
 
 typedef struct {
@@ -31,6 +37,7 @@ typedef struct {
     char access_key[128];
     char session_token[64];
     char method[8];
+    int64_t clock_offset; /* the offset the request was signed with */
 } recorded;
 
 typedef struct {
@@ -61,6 +68,11 @@ static int fake_send(void *user, const aws_http_request *request, aws_http_respo
     int index = f->request_count++;
     const canned *a = &f->answers[index < f->answer_count ? index : f->answer_count - 1];
     memset(response, 0, sizeof *response);
+    r->clock_offset = response->clock_offset = aws_clock_offset(); /* as aws_http_perform */
+    if (a->date_skew != 0) {
+        response->host_time = (int64_t)time(NULL);
+        response->server_date = response->host_time + a->date_skew;
+    }
     if (a->status == 0) {
         aws_error_set(err, a->failure, "fake transport failure");
         return -1;
@@ -124,6 +136,8 @@ static int setup(void **state)
     aws_error err;
     fx->client = kms_client_new_with_hooks(&config, &hooks, &err);
     assert_non_null(fx->client);
+    aws_clock_set_offset(0);
+    log_set_level(LOG_ERROR);
     *state = fx;
     return 0;
 }
@@ -133,6 +147,7 @@ static int teardown(void **state)
     fixture *fx = *state;
     kms_client_free(fx->client);
     free(fx);
+    aws_clock_set_offset(0);
     return 0;
 }
 
@@ -547,6 +562,129 @@ static void test_cancelled_call(void **state)
     assert_int_equal(fx->f.request_count, 0);
 }
 
+/* --- clock skew ------------------------------------------------------------------ */
+
+#define SIGNATURE_EXPIRED                                                                          \
+    "{\"__type\":\"InvalidSignatureException\",\"message\":\"Signature expired: "                  \
+    "20270115T080000Z is now earlier than 20270115T081500Z (20270115T082000Z - 5 min.)\"}"
+#define NOT_YET_CURRENT                                                                            \
+    "{\"__type\":\"InvalidSignatureException\",\"message\":\"Signature not yet current: "          \
+    "20270115T084000Z is still later than 20270115T082500Z (20270115T082000Z + 5 min.)\"}"
+
+static void skewed_answer(fixture *fx, const char *body, int64_t date_skew)
+{
+    fx->f.answers[fx->f.answer_count++] =
+        (canned){.status = 400, .body = body, .date_skew = date_skew};
+}
+
+static int list_keys(fixture *fx, aws_error *err)
+{
+    kms_key_page page;
+    int rc = kms_list_keys(fx->client, NULL, NULL, 0, &page, err);
+    if (rc == 0)
+        kms_key_page_clear(&page);
+    return rc;
+}
+
+static void assert_offset_near(int64_t offset, int64_t expected)
+{
+    if (offset < expected - 2 || offset > expected + 2)
+        fail_msg("offset %lld, expected about %lld", (long long)offset, (long long)expected);
+}
+
+/* Host 20 minutes fast ("Signature not yet current") or slow ("expired"):
+ * one more request signed with AWS's time, and the offset is kept. */
+static void test_skew_refusal_is_signed_again_once(void **state)
+{
+    fixture *fx = *state;
+    static const struct {
+        const char *body;
+        int64_t skew;
+    } cases[] = {{NOT_YET_CURRENT, -1200}, {SIGNATURE_EXPIRED, 1200}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        aws_clock_set_offset(0);
+        memset(&fx->f, 0, sizeof fx->f);
+        skewed_answer(fx, cases[i].body, cases[i].skew);
+        answer(fx, 200, "{\"Keys\":[]}");
+        aws_error err;
+        assert_int_equal(list_keys(fx, &err), 0);
+        assert_int_equal(fx->f.request_count, 2);
+        assert_int_equal(err.attempts, 2);
+        assert_int_equal(fx->f.requests[0].clock_offset, 0);
+        assert_offset_near(fx->f.requests[1].clock_offset, cases[i].skew);
+        assert_string_equal(fx->f.requests[0].body, fx->f.requests[1].body);
+        /* Later calls sign with the corrected clock from the start. */
+        answer(fx, 200, "{\"Keys\":[]}");
+        assert_int_equal(list_keys(fx, &err), 0);
+        assert_int_equal(fx->f.request_count, 3);
+        assert_offset_near(fx->f.requests[2].clock_offset, cases[i].skew);
+    }
+}
+
+/* The re-signed request is not an attempt and takes no retry token: the
+ * same faults after it are retried exactly as without skew. */
+static void test_skew_retry_is_outside_attempts_and_tokens(void **state)
+{
+    fixture *fx = *state;
+    answer(fx, 500, "{\"__type\":\"KMSInternalException\"}");
+    answer(fx, 500, "{\"__type\":\"KMSInternalException\"}");
+    answer(fx, 200, "{\"Keys\":[]}");
+    aws_error err;
+    assert_int_equal(list_keys(fx, &err), 0);
+    int tokens_without_skew = kms_client_retry_tokens(fx->client);
+    assert_int_equal(fx->f.request_count, 3);
+
+    memset(&fx->f, 0, sizeof fx->f);
+    aws_clock_set_offset(0);
+    skewed_answer(fx, SIGNATURE_EXPIRED, 1200);
+    answer(fx, 500, "{\"__type\":\"KMSInternalException\"}");
+    answer(fx, 500, "{\"__type\":\"KMSInternalException\"}");
+    answer(fx, 200, "{\"Keys\":[]}");
+    assert_int_equal(list_keys(fx, &err), 0);
+    assert_int_equal(fx->f.request_count, 4); /* max_attempts 3, plus the re-signed one */
+    assert_int_equal(err.attempts, 4);
+    assert_int_equal(kms_client_retry_tokens(fx->client), tokens_without_skew - 5);
+}
+
+static void test_skew_retry_happens_once(void **state)
+{
+    fixture *fx = *state;
+    skewed_answer(fx, SIGNATURE_EXPIRED, 1200);
+    skewed_answer(fx, SIGNATURE_EXPIRED, 2400); /* the clock moved again: still one retry */
+    aws_error err;
+    assert_int_equal(list_keys(fx, &err), -1);
+    assert_int_equal(fx->f.request_count, 2);
+    assert_int_equal(err.status, AWS_ERR_ACCESS_DENIED);
+    assert_string_equal(err.code, "InvalidSignatureException");
+    assert_non_null(strstr(err.message, "Signature expired"));
+}
+
+/* No retry when the answer is no skew refusal, carries no Date, or shows no
+ * skew: a wrong secret key stays a plain error. */
+static void test_no_retry_without_skew(void **state)
+{
+    fixture *fx = *state;
+    skewed_answer(fx,
+                  "{\"__type\":\"InvalidSignatureException\",\"message\":\"The request "
+                  "signature we calculated does not match the signature you provided.\"}",
+                  0);
+    aws_error err;
+    assert_int_equal(list_keys(fx, &err), -1);
+    assert_int_equal(fx->f.request_count, 1);
+
+    memset(&fx->f, 0, sizeof fx->f);
+    skewed_answer(fx, SIGNATURE_EXPIRED, 0); /* no Date header */
+    assert_int_equal(list_keys(fx, &err), -1);
+    assert_int_equal(fx->f.request_count, 1);
+    assert_int_equal(aws_clock_offset(), 0);
+
+    memset(&fx->f, 0, sizeof fx->f);
+    skewed_answer(fx, SIGNATURE_EXPIRED, 30); /* the Date shows no real skew */
+    assert_int_equal(list_keys(fx, &err), -1);
+    assert_int_equal(fx->f.request_count, 1);
+    assert_int_equal(aws_clock_offset(), 0);
+}
+
 static void test_caller_identity(void **state)
 {
     fixture *fx = *state;
@@ -592,6 +730,28 @@ static void test_caller_identity_errors(void **state)
     assert_int_equal(err.status, AWS_ERR_BAD_RESPONSE);
 }
 
+/* STS says SignatureDoesNotMatch (query protocol, XML) for the same skew. */
+static void test_caller_identity_skew_refusal_is_signed_again(void **state)
+{
+    fixture *fx = *state;
+    skewed_answer(fx,
+                  "<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code>"
+                  "<Message>Signature expired: 20270115T080000Z is now earlier than "
+                  "20270115T081500Z (20270115T082000Z - 5 min.)</Message></Error>"
+                  "<RequestId>r1</RequestId></ErrorResponse>",
+                  1200);
+    answer(fx, 200,
+           "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::1:user/u</Arn>"
+           "<UserId>AIDA</UserId><Account>1</Account></GetCallerIdentityResult>"
+           "</GetCallerIdentityResponse>");
+    sts_identity id;
+    aws_error err;
+    assert_int_equal(sts_get_caller_identity(fx->client, NULL, &id, &err), 0);
+    assert_int_equal(fx->f.request_count, 2);
+    assert_offset_near(fx->f.requests[1].clock_offset, 1200);
+    assert_string_equal(id.account, "1");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -620,6 +780,11 @@ int main(void)
         T(test_cancelled_call),
         T(test_caller_identity),
         T(test_caller_identity_errors),
+        T(test_skew_refusal_is_signed_again_once),
+        T(test_skew_retry_is_outside_attempts_and_tokens),
+        T(test_skew_retry_happens_once),
+        T(test_no_retry_without_skew),
+        T(test_caller_identity_skew_refusal_is_signed_again),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
