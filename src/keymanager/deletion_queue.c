@@ -38,12 +38,14 @@ typedef struct {
 
 struct deletion_queue {
     deletion_queue_options options; /* trust_domain and server_id: our copies */
-    atomic_bool tags_denied_logged;
+    atomic_bool tags_denied_logged; /* ListResourceTags denied (alias mode), logged once */
+    atomic_bool tag_denied_logged;  /* TagResource denied (alias mode), logged once */
     pthread_mutex_t lock;
     pthread_cond_t changed;
     pending_key keys[QUEUE_CAPACITY];
     size_t count;
     bool in_flight;
+    const char *in_flight_key; /* the key being worked on (owned by the worker) */
     bool stopping;
     atomic_bool cancel;
     pthread_t thread;
@@ -82,9 +84,12 @@ static void pending_free(pending_key *key)
     key->reason = NULL;
 }
 
-/* Caller holds the lock. */
+/* Caller holds the lock. The key being worked on counts: it comes back to
+ * the queue by itself when it needs another attempt. */
 static bool queued_already(const deletion_queue *queue, const char *key_id)
 {
+    if (queue->in_flight && strcmp(queue->in_flight_key, key_id) == 0)
+        return true;
     for (size_t i = 0; i < queue->count; i++) {
         if (strcmp(queue->keys[i].key_id, key_id) == 0)
             return true;
@@ -256,6 +261,16 @@ static outcome mark_inactive(deletion_queue *queue, pending_key *key, const aws_
     }
     char cause[1300];
     error_text(&err, cause, sizeof cause);
+    if (err.status == AWS_ERR_ACCESS_DENIED && !queue->options.tags_required) {
+        /* Alias mode without kms:TagResource: the key is dead all the same; it
+         * stays tagged active while pending deletion, as upstream leaves it. */
+        if (!atomic_exchange(&queue->tag_denied_logged, true))
+            log_write(LOG_WARN, MODULE,
+                      "kms:TagResource is denied: keys tagged " TAG_ACTIVE
+                      "=true are scheduled for deletion without being tagged inactive first",
+                      "key_arn", key->key_id, "error", cause, LOG_END);
+        return OUTCOME_UNUSED;
+    }
     log_write(LOG_WARN, MODULE,
               "Key not deleted yet: tagging it " TAG_ACTIVE "=false failed; will retry", "key_arn",
               key->key_id, "error", cause, LOG_END);
@@ -346,12 +361,14 @@ static void *worker(void *arg)
         pending_key key = queue->keys[index];
         queue->keys[index] = queue->keys[--queue->count];
         queue->in_flight = true;
+        queue->in_flight_key = key.key_id;
         pthread_mutex_unlock(&queue->lock);
 
         outcome result = schedule_deletion(queue, &key);
 
         pthread_mutex_lock(&queue->lock);
         queue->in_flight = false;
+        queue->in_flight_key = NULL;
         if (result == OUTCOME_RETRY)
             requeue_locked(queue, &key);
         else
@@ -400,6 +417,7 @@ deletion_queue *deletion_queue_start(const deletion_queue_options *options)
     }
     atomic_init(&queue->cancel, false);
     atomic_init(&queue->tags_denied_logged, false);
+    atomic_init(&queue->tag_denied_logged, false);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

@@ -24,7 +24,8 @@
  *    alone, as before tags existed; logged once). A key whose tags say
  *    spire-active = "true" is tagged spire-active = "false" first (KMS
  *    refuses tags on a key pending deletion, so never after), and a failed
- *    tagging keeps it queued.
+ *    tagging keeps it queued (alias mode, TagResource denied: scheduled
+ *    untagged, as upstream leaves keys; logged once).
  *  - Tag sweep (fleet_tag_sweep.c, tag mode): another server's key whose
  *    spire-last-update is stale_alias_age old (undated: created that long
  *    ago), not pending deletion, that ListAliases shows unaliased, is queued
@@ -83,7 +84,8 @@ typedef struct {
 } deletion_queue_options;
 
 deletion_queue *deletion_queue_start(const deletion_queue_options *options);
-/* Queues key_id (a key id or ARN); reason is logged. False when the queue is
+/* Queues key_id (a key id or ARN); reason is logged. A key already queued,
+ * or being worked on, is not queued twice. False when the queue is
  * full (logged as an error naming the key). */
 bool deletion_queue_push(deletion_queue *queue, const char *key_id, const char *reason);
 /* Like deletion_queue_push, but the first check waits delay_ms. */

@@ -270,3 +270,19 @@ def test_keys_prune_spares_keys_kept_alive_by_tags(plugin_binary, kms, tmp_path)
     assert key_state(kms, live) == "Enabled"
     assert key_state(kms, dead) == "PendingDeletion"
     assert tags(kms, dead)["spire-active"] == "false"
+
+
+def test_alias_mode_without_tag_resource_still_deletes_dead_tagged_keys(start_plugin, kms,
+                                                                       tmp_path):
+    """Alias mode needs kms:TagResource only for key_tags and inherited tags: a
+    dead tag-mode server's key is scheduled without being tagged inactive (as
+    upstream leaves such keys), logged once; the deletion is not held up."""
+    server = Server(start_plugin, kms, tmp_path).configure(tag_mode=False, dispose_keys="1s")
+    kms.inject("TagResource", "access_denied", count=100)
+    dead = [tagged_key(kms, "dead-server", key_id, age_s=STALE_S + MARGIN_S,
+                       created_age_s=30 * DAY) for key_id in ("x509-CA-A", "JWT-Signer-A")]
+    for key_id in dead:
+        wait_until(lambda k=key_id: key_state(kms, k) == "PendingDeletion", what="deleted")
+        assert tags(kms, key_id)["spire-active"] == "true"
+    denied = [m for m in messages(server.host) if m.startswith("kms:TagResource is denied")]
+    assert len(denied) == 1

@@ -1311,6 +1311,23 @@ static void test_each_task_runs_on_its_own_period(void **state)
     assert_int_equal(calls_of(OP_LIST_KEYS) + calls_of(OP_UPDATE), 0);
 }
 
+/* Tag mode: dispose keys is the tag sweep (GetResources), never ListKeys. */
+static void test_tag_mode_runs_the_tag_sweep_instead_of_the_orphan_sweep(void **state)
+{
+    (void)state;
+    add_key_fixture();
+    fleet_options options = options_for_tests();
+    options.tag_mode = true;
+    options.refresh_aliases_interval_ms = HOUR_MS;
+    options.dispose_aliases_interval_ms = HOUR_MS;
+    options.dispose_keys_interval_ms = 20;
+    fleet *tasks = fleet_start(&options);
+    assert_non_null(tasks);
+    assert_true(wait_for_calls(OP_GET_RESOURCES, 4, 5000));
+    fleet_stop(tasks);
+    assert_int_equal(calls_of(OP_LIST_KEYS), 0);
+}
+
 static void test_first_run_waits_one_period(void **state)
 {
     (void)state;
@@ -1435,6 +1452,8 @@ int main(void)
                                reset_fake),
         cmocka_unit_test_setup(test_dispose_keys_listing_failures_dispose_nothing, reset_fake),
         cmocka_unit_test_setup(test_each_task_runs_on_its_own_period, reset_fake),
+        cmocka_unit_test_setup(test_tag_mode_runs_the_tag_sweep_instead_of_the_orphan_sweep,
+                               reset_fake),
         cmocka_unit_test_setup(test_first_run_waits_one_period, reset_fake),
         cmocka_unit_test_setup(test_stop_cuts_a_running_task_short, reset_fake),
         cmocka_unit_test_setup(test_stop_while_idle_is_prompt, reset_fake),
