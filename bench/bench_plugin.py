@@ -61,7 +61,9 @@ def rss_after_configure(binary):
             rss_started = vm_rss_kib(host.pid)
             host.configure('region = "us-east-2"\n\nkey_metadata_file = "./key_metadata"')
             rss_configured = vm_rss_kib(host.pid)
-            for key_id in ("x509-CA-A", "JWT-Signer-A"):
+            # the six keys a current SPIRE server (>= 1.14.3) generates
+            for key_id in ("x509-CA-A", "x509-CA-B", "JWT-Signer-A", "JWT-Signer-B",
+                           "WIT-Signer-A", "WIT-Signer-B"):
                 host.generate_key(key_id, "EC_P256")
             for _ in range(200):
                 host.sign_data("x509-CA-A", b"\x01" * 32, hash_algorithm="SHA256")

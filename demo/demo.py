@@ -2,12 +2,15 @@
 
 Starts the KMS emulator (a separate process on 127.0.0.1) and the plugin the
 way SPIRE server does (go-plugin handshake, gRPC over a unix socket), then:
-generates an X.509 CA key (ec-p256) and a JWT signing key (rsa-2048) in KMS,
-self-signs a CA certificate and signs an X509-SVID through SignData
-(checked with `openssl verify`), makes and checks a JWT-SVID (RS256),
-rotates the CA key, lists the aliases KMS holds, and shuts down.
+generates the six keys a current SPIRE server (>= 1.14.3) uses in KMS (X.509
+CA keys x509-CA-A/B, ec-p256; JWT signing keys JWT-Signer-A/B, rsa-2048; WIT
+signing keys WIT-Signer-A/B, ec-p256), self-signs a CA certificate and signs
+an X509-SVID through SignData (checked with `openssl verify`), makes and
+checks a JWT-SVID (RS256), rotates the CA key, lists the aliases KMS holds,
+and shuts down. With --tag-mode the plugin runs with
+enable_tag_based_key_discovery = true and the demo shows a key's spire-* tags.
 
-    /usr/bin/python3 demo/demo.py --build-dir build
+    /usr/bin/python3 demo/demo.py --build-dir build [--tag-mode]
 """
 import argparse
 import base64
@@ -23,6 +26,12 @@ import time
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRUST_DOMAIN = "example.org"
 REGION = "us-east-2"
+# The key ids and types of a current SPIRE server (ca_key_type ec-p256,
+# jwt_key_type rsa-2048 here; WIT keys follow jwt_key_type in SPIRE, ec-p256 here
+# to show both).
+SPIRE_KEYS = (("x509-CA-A", "EC_P256"), ("x509-CA-B", "EC_P256"),
+              ("JWT-Signer-A", "RSA_2048"), ("JWT-Signer-B", "RSA_2048"),
+              ("WIT-Signer-A", "EC_P256"), ("WIT-Signer-B", "EC_P256"))
 
 
 def set_up_imports(build_dir):
@@ -177,7 +186,7 @@ def check_jwt(token, public_key, audience):
 
 # --- the demo ---------------------------------------------------------------------------
 
-def run(build_dir, workdir):
+def run(build_dir, workdir, tag_mode=False):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -195,25 +204,32 @@ def run(build_dir, workdir):
     try:
         step("Starting the plugin as SPIRE server does")
         env = {"AWS_ACCESS_KEY_ID": "AKIDEMULATOR", "AWS_SECRET_ACCESS_KEY": "emulator-secret",
-               "AWS_ENDPOINT_URL_STS": emulator.url}
+               "AWS_ENDPOINT_URL_STS": emulator.url,
+               "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API": emulator.url}
         host = PluginHost(binary, extra_env=env, cwd=workdir)
         say(f"handshake: {host.handshake.strip()}")
         say("services: " + ", ".join(host.init()))
         metadata = os.path.join(workdir, "key_metadata")
         hcl = (f'region = "{REGION}"\n\nkey_metadata_file = "{metadata}"\n\n'
                f'endpoint = "{emulator.url}"')
+        if tag_mode:
+            hcl += "\n\nenable_tag_based_key_discovery = true"
         host.configure(hcl, trust_domain=TRUST_DOMAIN)
         with open(metadata, encoding="utf-8") as f:
             server_id = f.read().strip()
         say(f"configured for trust domain {TRUST_DOMAIN}; server id {server_id} "
-            f"(in {metadata}, mode {oct(os.stat(metadata).st_mode & 0o777)})")
+            f"(in {metadata}, mode {oct(os.stat(metadata).st_mode & 0o777)}); key discovery "
+            f"by {'tags and aliases' if tag_mode else 'aliases'}")
 
-        step("Generating keys in KMS")
-        ca_key = host.generate_key("x509-CA-A", "EC_P256")
-        jwt_key = host.generate_key("JWT-Signer-A", "RSA_2048")
-        for key in (ca_key, jwt_key):
-            say(f"{key.id:<13} fingerprint {key.fingerprint[:16]}…  "
+        step("Generating the six keys of a SPIRE server in KMS")
+        keys = {key_id: host.generate_key(key_id, key_type) for key_id, key_type in SPIRE_KEYS}
+        for key_id, key_type in SPIRE_KEYS:
+            key = keys[key_id]
+            say(f"{key.id:<13} {key_type:<9} fingerprint {key.fingerprint[:16]}…  "
                 f"({len(key.pkix_data)}-byte SubjectPublicKeyInfo)")
+        ca_key, jwt_key = keys["x509-CA-A"], keys["JWT-Signer-A"]
+        if tag_mode:
+            show_tags(emulator, server_id, "x509-CA-A")
         ca_public = serialization.load_der_public_key(ca_key.pkix_data)
         jwt_public = serialization.load_der_public_key(jwt_key.pkix_data)
 
@@ -280,6 +296,15 @@ def run(build_dir, workdir):
     print("\nDemo complete.")
 
 
+def show_tags(emulator, server_id, key_id):
+    alias = f"alias/SPIRE_SERVER/example_org/{server_id}/{key_id}"
+    target = next(a["key_id"] for a in emulator.state()["aliases"] if a["name"] == alias)
+    tags = next(k["tags"] for k in emulator.state()["keys"] if k["id"] == target)
+    say(f"{key_id}'s tags (found by GetResources at the next start):")
+    for name in sorted(tags):
+        say(f"  {name} = {tags[name]}")
+
+
 def show_aliases(emulator, server_id):
     import boto3
 
@@ -309,12 +334,14 @@ def show_aliases(emulator, server_id):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", default="build")
+    parser.add_argument("--tag-mode", action="store_true",
+                        help="run with enable_tag_based_key_discovery = true")
     args = parser.parse_args()
     build_dir = os.path.abspath(os.path.join(REPO_DIR, args.build_dir))
     set_up_imports(build_dir)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="spire-aws-kms-demo-") as workdir:
-        run(build_dir, workdir)
+        run(build_dir, workdir, args.tag_mode)
     print(f"({time.monotonic() - started:.1f} s)")
 
 

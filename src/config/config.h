@@ -38,6 +38,10 @@ typedef struct plugin_config {
     config_tag *key_tags;
     size_t key_tag_count;
 
+    /* Tag-based key discovery (SPIRE 1.15's enable_tag_based_key_discovery):
+     * keys carry spire-* tags and are found with the tagging API. */
+    bool enable_tag_based_key_discovery;
+
     log_level log_level; /* default info */
 
     /* Fleet tasks (advanced; milliseconds). */
@@ -53,6 +57,11 @@ typedef struct plugin_config {
 #define CONFIG_MIN_STALE_ALIAS_AGE_MS  (168LL * 3600 * 1000) /* 7 days */
 #define CONFIG_MIN_ORPHAN_KEY_AGE_MS   (24LL * 3600 * 1000)
 #define CONFIG_REFRESHES_PER_STALE_AGE 4 /* refresh_aliases_interval <= stale_alias_age / 4 */
+
+/* In tag mode every CreateKey carries five spire-* tags besides key_tags, and
+ * AWS allows 50 tags per key. */
+#define CONFIG_TAG_MODE_SPIRE_TAGS   5
+#define CONFIG_TAG_MODE_MAX_KEY_TAGS (50 - CONFIG_TAG_MODE_SPIRE_TAGS)
 
 typedef struct {
     char **items;

@@ -156,6 +156,12 @@ static const schema_key keys[] = {
      "characters of letters, digits, spaces and _ . : / = + - @; keys must not start with "
      "\"aws:\" or \"spire-\".",
      0},
+    {"enable_tag_based_key_discovery", SCHEMA_BOOL, "false", NULL,
+     FIELD(enable_tag_based_key_discovery), "no",
+     "Tag-based key discovery (SPIRE 1.15's option): every key carries spire-* tags, is found "
+     "with the tagging API's GetResources (permission tag:GetResources) and kept alive by its "
+     "spire-last-update tag; key_tags is then limited to 45.",
+     0},
     {"endpoint", SCHEMA_STRING, NULL, rule_endpoint, FIELD(endpoint), "no",
      "Custom KMS endpoint URL (https:// or http://), e.g. a VPC endpoint or a test double.", 0},
     {"ca_bundle", SCHEMA_STRING, NULL, rule_readable_file, FIELD(ca_bundle), "no",
@@ -172,8 +178,9 @@ static const schema_key keys[] = {
      "Plugin log level: trace, debug, info, warn or error.", 0},
     {"refresh_aliases_interval", SCHEMA_DURATION, "6h", NULL, FIELD(refresh_aliases_interval_ms),
      "no",
-     "How often the plugin refreshes its aliases' LastUpdatedDate, so that other servers see it "
-     "alive: at most a quarter of stale_alias_age, and at most 42h.",
+     "How often the plugin refreshes its aliases' LastUpdatedDate (and its keys' "
+     "spire-last-update tag), so that other servers see it alive: at most a quarter of "
+     "stale_alias_age, and at most 42h.",
      SCHEMA_ADVANCED},
     {"dispose_aliases_interval", SCHEMA_DURATION, "24h", NULL, FIELD(dispose_aliases_interval_ms),
      "no", "How often the plugin scans for stale aliases to delete.", SCHEMA_ADVANCED},
@@ -181,7 +188,8 @@ static const schema_key keys[] = {
      "How often the plugin scans for orphaned keys to delete.", SCHEMA_ADVANCED},
     {"stale_alias_age", SCHEMA_DURATION, "336h", NULL, FIELD(stale_alias_age_ms), "no",
      "Judges other servers: an alias of another server not updated for this long is stale, and "
-     "this server deletes it and its key. At least 168h (7 days).",
+     "this server deletes it and its key; so is another server's key whose spire-last-update "
+     "tag is this old. At least 168h (7 days).",
      SCHEMA_ADVANCED},
     {"orphan_key_age", SCHEMA_DURATION, "48h", NULL, FIELD(orphan_key_age_ms), "no",
      "Judges other servers: a key of this trust domain (any server's) without an alias and older "
@@ -552,6 +560,24 @@ static void check_fleet_bounds(const found_keys *found, const bool *applied,
         check_refresh_interval(found, config, notes);
 }
 
+/* In tag mode each CreateKey carries the five spire-* tags too: key_tags must
+ * leave room for them within AWS's 50 tags per key. */
+static void check_tag_mode_tags(const found_keys *found, const plugin_config *config,
+                                config_notes *notes)
+{
+    if (!config->enable_tag_based_key_discovery ||
+        config->key_tag_count <= CONFIG_TAG_MODE_MAX_KEY_TAGS)
+        return;
+    const hcl_item *tags = found_item(found, "key_tags");
+    config_notes_add(notes,
+                     "key \"key_tags\" at %d:%d: at most %d tags are allowed with "
+                     "enable_tag_based_key_discovery = true, found %zu: every key also carries "
+                     "the %d spire-* tags, and AWS allows 50 tags per key",
+                     tags != NULL ? tags->line : 0, tags != NULL ? tags->column : 0,
+                     CONFIG_TAG_MODE_MAX_KEY_TAGS, config->key_tag_count,
+                     CONFIG_TAG_MODE_SPIRE_TAGS);
+}
+
 /* --- the walk ------------------------------------------------------------------------------ */
 
 static void note_unknown(const hcl_item *item, config_notes *notes)
@@ -613,4 +639,5 @@ void schema_apply(const hcl_value *body, plugin_config *config, bool region_opti
     check_region(&found, region_optional, notes);
     check_server_identity(&found, config, notes);
     check_fleet_bounds(&found, applied, config, notes);
+    check_tag_mode_tags(&found, config, notes);
 }

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "keymanager/kms_truth.h"
+#include "keymanager/tag_mode.h"
 
 enum {
     QUEUE_CAPACITY = 1024,
@@ -36,12 +37,15 @@ typedef struct {
 } pending_key;
 
 struct deletion_queue {
-    deletion_queue_options options;
+    deletion_queue_options options; /* trust_domain and server_id: our copies */
+    atomic_bool tags_denied_logged; /* ListResourceTags denied (alias mode), logged once */
+    atomic_bool tag_denied_logged;  /* TagResource denied (alias mode), logged once */
     pthread_mutex_t lock;
     pthread_cond_t changed;
     pending_key keys[QUEUE_CAPACITY];
     size_t count;
     bool in_flight;
+    const char *in_flight_key; /* the key being worked on (owned by the worker) */
     bool stopping;
     atomic_bool cancel;
     pthread_t thread;
@@ -80,9 +84,12 @@ static void pending_free(pending_key *key)
     key->reason = NULL;
 }
 
-/* Caller holds the lock. */
+/* Caller holds the lock. The key being worked on counts: it comes back to
+ * the queue by itself when it needs another attempt. */
 static bool queued_already(const deletion_queue *queue, const char *key_id)
 {
+    if (queue->in_flight && strcmp(queue->in_flight_key, key_id) == 0)
+        return true;
     for (size_t i = 0; i < queue->count; i++) {
         if (strcmp(queue->keys[i].key_id, key_id) == 0)
             return true;
@@ -157,10 +164,129 @@ static outcome check_unused(deletion_queue *queue, pending_key *key, const aws_c
     return verdict;
 }
 
+static double wall_clock_s(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+static void error_text(const aws_error *err, char *out, size_t size)
+{
+    snprintf(out, size, "%s: %s", err->code[0] ? err->code : aws_status_name(err->status),
+             err->message);
+}
+
+/* The tags could not be read: kept and retried, except a denied read in
+ * alias mode, where the aliases alone decide (OUTCOME_UNUSED). */
+static outcome tags_unreadable(deletion_queue *queue, pending_key *key, const aws_error *err)
+{
+    if (err->status == AWS_ERR_NOT_FOUND) {
+        log_write(LOG_WARN, MODULE, "Key to delete does not exist", "key_arn", key->key_id,
+                  LOG_END);
+        return OUTCOME_DONE;
+    }
+    char cause[1300];
+    error_text(err, cause, sizeof cause);
+    if (err->status == AWS_ERR_ACCESS_DENIED && !queue->options.tags_required) {
+        if (!atomic_exchange(&queue->tags_denied_logged, true))
+            log_write(LOG_WARN, MODULE,
+                      "kms:ListResourceTags is denied: keys are judged by their aliases alone, "
+                      "so a key that a tag-mode server keeps alive by its spire-last-update tag "
+                      "could be deleted; grant kms:ListResourceTags",
+                      "key_arn", key->key_id, "error", cause, LOG_END);
+        return OUTCOME_UNUSED;
+    }
+    log_write(LOG_WARN, MODULE,
+              "Key not deleted yet: KMS could not show its tags (whether a tag-mode server keeps "
+              "it alive); will retry",
+              "key_arn", key->key_id, "error", cause, LOG_END);
+    return OUTCOME_RETRY;
+}
+
+/* The rule's tag check (deletion_queue.h): OUTCOME_UNUSED when the key's tags
+ * show no live server; *retire when it is tagged spire-active = "true". */
+static outcome check_tags(deletion_queue *queue, pending_key *key, const aws_call_ctx *ctx,
+                          bool *retire)
+{
+    *retire = false;
+    if (queue->options.trust_domain == NULL)
+        return OUTCOME_UNUSED;
+    tag_judge judge = {.trust_domain = queue->options.trust_domain,
+                       .server_id = queue->options.server_id,
+                       .now_s = wall_clock_s(),
+                       .stale_age_ms = queue->options.stale_alias_age_ms};
+    aws_error err;
+    aws_error_clear(&err);
+    switch (kms_truth_tag_liveness(queue->options.kms, ctx, key->key_id, &judge, NULL, &err)) {
+    case TAG_LIVENESS_NONE:
+        return OUTCOME_UNUSED;
+    case TAG_LIVENESS_RETIRE:
+        *retire = true;
+        return OUTCOME_UNUSED;
+    case TAG_LIVENESS_LIVE:
+        log_write(LOG_INFO, MODULE,
+                  "Key kept: its tags show another server keeps it alive (spire-active and a "
+                  "recent spire-last-update)",
+                  "key_arn", key->key_id, "reason", key->reason, LOG_END);
+        return OUTCOME_DONE;
+    case TAG_LIVENESS_MALFORMED:
+        log_write(LOG_WARN, MODULE, "Key kept: its " TAG_LAST_UPDATE " tag is not Unix seconds",
+                  "key_arn", key->key_id, "reason", key->reason, LOG_END);
+        return OUTCOME_DONE;
+    case TAG_LIVENESS_UNREADABLE:
+    default:
+        return tags_unreadable(queue, key, &err);
+    }
+}
+
+/* spire-active = "false" before ScheduleKeyDeletion: KMS refuses tags on a key
+ * pending deletion, and a pending key must not look active to discovery. */
+static outcome mark_inactive(deletion_queue *queue, pending_key *key, const aws_call_ctx *ctx)
+{
+    const kms_tag inactive = {TAG_ACTIVE, "false"};
+    aws_error err;
+    aws_error_clear(&err);
+    if (kms_tag_resource(queue->options.kms, ctx, key->key_id, &inactive, 1, &err) == 0)
+        return OUTCOME_UNUSED;
+    if (err.status == AWS_ERR_INVALID_STATE) {
+        log_write(LOG_INFO, MODULE, "Key already pending deletion", "key_arn", key->key_id, "error",
+                  err.message, LOG_END);
+        return OUTCOME_DONE;
+    }
+    if (err.status == AWS_ERR_NOT_FOUND) {
+        log_write(LOG_WARN, MODULE, "Key to delete does not exist", "key_arn", key->key_id,
+                  LOG_END);
+        return OUTCOME_DONE;
+    }
+    char cause[1300];
+    error_text(&err, cause, sizeof cause);
+    if (err.status == AWS_ERR_ACCESS_DENIED && !queue->options.tags_required) {
+        /* Alias mode without kms:TagResource: the key is dead all the same; it
+         * stays tagged active while pending deletion, as upstream leaves it. */
+        if (!atomic_exchange(&queue->tag_denied_logged, true))
+            log_write(LOG_WARN, MODULE,
+                      "kms:TagResource is denied: keys tagged " TAG_ACTIVE
+                      "=true are scheduled for deletion without being tagged inactive first",
+                      "key_arn", key->key_id, "error", cause, LOG_END);
+        return OUTCOME_UNUSED;
+    }
+    log_write(LOG_WARN, MODULE,
+              "Key not deleted yet: tagging it " TAG_ACTIVE "=false failed; will retry", "key_arn",
+              key->key_id, "error", cause, LOG_END);
+    return OUTCOME_RETRY;
+}
+
 static outcome schedule_deletion(deletion_queue *queue, pending_key *key)
 {
     aws_call_ctx ctx = {.deadline_ms = now_ms() + CALL_TIMEOUT_MS, .cancelled = &queue->cancel};
     outcome unused = check_unused(queue, key, &ctx);
+    if (unused != OUTCOME_UNUSED)
+        return unused;
+    bool retire = false;
+    unused = check_tags(queue, key, &ctx, &retire);
+    if (unused == OUTCOME_UNUSED && retire)
+        unused = mark_inactive(queue, key, &ctx);
     if (unused != OUTCOME_UNUSED)
         return unused;
     aws_error err;
@@ -235,12 +361,14 @@ static void *worker(void *arg)
         pending_key key = queue->keys[index];
         queue->keys[index] = queue->keys[--queue->count];
         queue->in_flight = true;
+        queue->in_flight_key = key.key_id;
         pthread_mutex_unlock(&queue->lock);
 
         outcome result = schedule_deletion(queue, &key);
 
         pthread_mutex_lock(&queue->lock);
         queue->in_flight = false;
+        queue->in_flight_key = NULL;
         if (result == OUTCOME_RETRY)
             requeue_locked(queue, &key);
         else
@@ -249,6 +377,12 @@ static void *worker(void *arg)
     }
     pthread_mutex_unlock(&queue->lock);
     return NULL;
+}
+
+static void free_options(deletion_queue *queue)
+{
+    free((char *)queue->options.trust_domain);
+    free((char *)queue->options.server_id);
 }
 
 int64_t deletion_queue_settle_ms(void)
@@ -270,7 +404,20 @@ deletion_queue *deletion_queue_start(const deletion_queue_options *options)
     if (queue == NULL)
         return NULL;
     queue->options = *options;
+    queue->options.trust_domain = NULL;
+    queue->options.server_id = NULL;
+    if (options->trust_domain != NULL) {
+        queue->options.trust_domain = strdup(options->trust_domain);
+        queue->options.server_id = strdup(options->server_id != NULL ? options->server_id : "");
+        if (queue->options.trust_domain == NULL || queue->options.server_id == NULL) {
+            free_options(queue);
+            free(queue);
+            return NULL;
+        }
+    }
     atomic_init(&queue->cancel, false);
+    atomic_init(&queue->tags_denied_logged, false);
+    atomic_init(&queue->tag_denied_logged, false);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -280,6 +427,7 @@ deletion_queue *deletion_queue_start(const deletion_queue_options *options)
     if (pthread_create(&queue->thread, NULL, worker, queue) != 0) {
         pthread_cond_destroy(&queue->changed);
         pthread_mutex_destroy(&queue->lock);
+        free_options(queue);
         free(queue);
         return NULL;
     }
@@ -357,6 +505,7 @@ void deletion_queue_stop_into(deletion_queue *queue, int timeout_ms, deletion_qu
     }
     pthread_cond_destroy(&queue->changed);
     pthread_mutex_destroy(&queue->lock);
+    free_options(queue);
     free(queue);
 }
 

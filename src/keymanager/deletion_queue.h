@@ -9,14 +9,30 @@
  * outcome is unknown, KMS is read before deciding; when KMS cannot be read,
  * nothing is deleted.
  *  - A key (this queue, the only caller of ScheduleKeyDeletion): right before
- *    ScheduleKeyDeletion, our cache must not hold the key and ListAliases
- *    with the key's id must list no alias, of any server, under any name.
- *    An alias listed: not deleted; checked again a few times (KMS is
- *    eventually consistent: a rotation's UpdateAlias may take a while to
- *    show), then dropped from the queue, and the orphan sweep owns the key
- *    if it ever stays unaliased for orphan_key_age. Our own alias listed:
- *    the owner is told, and its cache follows the alias. KMS unreadable:
- *    retried with backoff, never deleted on a guess.
+ *    ScheduleKeyDeletion, our cache must not hold the key, ListAliases with
+ *    the key's id must list no alias, of any server, under any name, and
+ *    the key's tags (ListResourceTags; tag_mode.h) must not show a live
+ *    server: spire-active = "true" with a spire-last-update younger than
+ *    stale_alias_age (undated: created within it), or a value that does not
+ *    parse, keeps the key. An alias listed: not deleted; checked again a few
+ *    times (KMS is eventually consistent: a rotation's UpdateAlias may take
+ *    a while to show), then dropped from the queue, and the orphan or tag
+ *    sweep owns the key if it stays unaliased. Our own alias listed: the
+ *    owner is told, and its cache follows the alias. KMS unreadable:
+ *    retried with backoff, never deleted on a guess (one exception: in
+ *    alias mode, ListResourceTags denied, the key is judged by its aliases
+ *    alone, as before tags existed; logged once). A key whose tags say
+ *    spire-active = "true" is tagged spire-active = "false" first (KMS
+ *    refuses tags on a key pending deletion, so never after), and a failed
+ *    tagging keeps it queued (alias mode, TagResource denied: scheduled
+ *    untagged, as upstream leaves keys; logged once).
+ *  - Tag sweep (fleet_tag_sweep.c, tag mode): another server's key whose
+ *    spire-last-update is stale_alias_age old (undated: created that long
+ *    ago), not pending deletion, that ListAliases shows unaliased, is queued
+ *    here; a key a stale alias still targets waits for the stale-alias
+ *    sweep, which deletes the alias and queues the key. An inactive key not
+ *    pending deletion and created orphan_key_age ago (a crash between
+ *    tagging and scheduling) is queued too.
  *  - GenerateKey whose CreateAlias/UpdateAlias ends with an unknown outcome
  *    (no answer, timeout, cancellation, 5xx after retries, any failure after
  *    a retry): the alias is read (DescribeKey on its name). It targets the
@@ -57,10 +73,19 @@ typedef struct {
      * queue's deadline and stop flag. */
     void (*aliased)(void *ctx, const aws_call_ctx *call, const char *alias_name);
     void *ctx;
+    /* Whose spire-* tags keep a key alive (copied); NULL trust_domain: tags
+     * are not read. */
+    const char *trust_domain;
+    const char *server_id;
+    int64_t stale_alias_age_ms;
+    /* Tag mode: a key whose tags cannot be read is kept. Alias mode:
+     * ListResourceTags denied means the key is judged by its aliases alone. */
+    bool tags_required;
 } deletion_queue_options;
 
 deletion_queue *deletion_queue_start(const deletion_queue_options *options);
-/* Queues key_id (a key id or ARN); reason is logged. False when the queue is
+/* Queues key_id (a key id or ARN); reason is logged. A key already queued,
+ * or being worked on, is not queued twice. False when the queue is
  * full (logged as an error naming the key). */
 bool deletion_queue_push(deletion_queue *queue, const char *key_id, const char *reason);
 /* Like deletion_queue_push, but the first check waits delay_ms. */

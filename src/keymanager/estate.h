@@ -207,10 +207,12 @@ typedef struct {
 /* Carries out each planned action in order, filling result and detail:
  *   delete-alias            re-lists the target's aliases; the alias must still
  *                           target it and still be stale; then DeleteAlias
- *   schedule-key-deletion   re-lists the key's aliases (there must be none) and
+ *   schedule-key-deletion   re-lists the key's aliases (there must be none),
  *                           describes it (customer managed, SPIRE's description
- *                           of this trust domain, and for an orphan still one);
- *                           then ScheduleKeyDeletion
+ *                           of this trust domain, and for an orphan still one)
+ *                           and reads its tags (none may show a live server, as
+ *                           the deletion queue checks; tagged active: tagged
+ *                           spire-active=false first); then ScheduleKeyDeletion
  * When a call fails, KMS is read back: the result is what KMS shows, or
  * unknown when it cannot be read. A step whose checks cannot be read is
  * skipped: nothing is changed on a guess. */

@@ -2,8 +2,10 @@
  * Before each change KMS is read again, so that nothing changed since the
  * listing (a server come back, a rotation, an operator) is undone: an alias
  * is deleted only while it still targets its key and is still stale; a key
- * is scheduled for deletion only while no alias targets it and it still
- * carries SPIRE's description of the trust domain. When a change fails (an
+ * is scheduled for deletion only while no alias targets it, it still
+ * carries SPIRE's description of the trust domain and its tags show no live
+ * server (tag-based key discovery, as the deletion queue checks; a key tagged
+ * spire-active = "true" is tagged "false" first). When a change fails (an
  * error, or an answer lost after KMS may have applied it), KMS is read back
  * and the result says what KMS shows; if it cannot be read, "unknown". */
 #include <stdarg.h>
@@ -181,6 +183,59 @@ static bool key_may_be_scheduled(const estate_prune_options *options, estate_act
     return true;
 }
 
+/* The deletion queue's tag check (kms_truth_tag_liveness): false after
+ * finishing the action; *retire when the key is tagged active. */
+static bool tags_allow_deletion(const estate_prune_options *options, estate_action *action,
+                                bool *retire)
+{
+    char why[1200];
+    tag_judge judge = {.trust_domain = options->trust_domain,
+                       .server_id = NULL, /* no server of ours: every server's tags count */
+                       .now_s = wall_now(options),
+                       .stale_age_ms = options->ages->stale_alias_age_ms};
+    aws_error err = {0};
+    *retire = false;
+    switch (
+        kms_truth_tag_liveness(options->kms, options->call, action->key_id, &judge, NULL, &err)) {
+    case TAG_LIVENESS_NONE:
+        return true;
+    case TAG_LIVENESS_RETIRE:
+        *retire = true;
+        return true;
+    case TAG_LIVENESS_LIVE:
+        finish(action, ESTATE_SKIPPED,
+               "its tags show a server keeping it alive (spire-active, a recent "
+               "spire-last-update); kept");
+        return false;
+    case TAG_LIVENESS_MALFORMED:
+        finish(action, ESTATE_SKIPPED, "its spire-last-update tag is not Unix seconds; kept");
+        return false;
+    case TAG_LIVENESS_UNREADABLE:
+    default:
+        if (err.status == AWS_ERR_NOT_FOUND)
+            finish(action, ESTATE_ALREADY_DONE, "the key no longer exists");
+        else
+            finish(action, ESTATE_SKIPPED,
+                   "could not read the key's tags (%s; kms:ListResourceTags); kept",
+                   error_text(&err, why, sizeof why));
+        return false;
+    }
+}
+
+/* spire-active = "false" before scheduling (KMS refuses tags on a key pending
+ * deletion); false after finishing the action. */
+static bool retire_tag(const estate_prune_options *options, estate_action *action)
+{
+    char why[1200];
+    const kms_tag inactive = {"spire-active", "false"};
+    aws_error err = {0};
+    if (kms_tag_resource(options->kms, options->call, action->key_id, &inactive, 1, &err) == 0)
+        return true;
+    finish(action, ESTATE_FAILED, "tagging it spire-active=false failed (%s); not scheduled",
+           error_text(&err, why, sizeof why));
+    return false;
+}
+
 static void schedule_deletion(const estate_prune_options *options, estate_action *action)
 {
     char why[1200];
@@ -205,6 +260,9 @@ static void schedule_deletion(const estate_prune_options *options, estate_action
         return;
     }
     if (!key_may_be_scheduled(options, action, &key))
+        return;
+    bool retire = false;
+    if (!tags_allow_deletion(options, action, &retire) || (retire && !retire_tag(options, action)))
         return;
     if (kms_schedule_key_deletion(options->kms, options->call, action->key_id,
                                   options->pending_window_days, &err) == 0) {

@@ -1,5 +1,5 @@
 /* The fleet tasks' scheduler: one thread runs refresh aliases, dispose
- * aliases and dispose keys, each on its own period (first run one period
+ * aliases and dispose keys (in tag mode: via tags), each on its own period (first run one period
  * after start, except refresh: see fleet_first_delay_ms), sleeping on a
  * CLOCK_MONOTONIC condition variable in between.
  * fleet_stop raises the stop flag that every KMS call carries, wakes the
@@ -28,12 +28,14 @@ typedef enum { TASK_REFRESH_ALIASES, TASK_DISPOSE_ALIASES, TASK_DISPOSE_KEYS, TA
 
 static const char *const task_names[TASK_COUNT] = {"refresh_aliases", "dispose_aliases",
                                                    "dispose_keys"};
+#define TAG_SWEEP_NAME "dispose_keys_via_tags"
 
 struct fleet {
     fleet_options options; /* trust_domain and server_id point at our copies */
     char *trust_domain;
     char *server_id;
     fleet_key_memo *memo;
+    fleet_learnt learnt; /* the fleet thread's only */
     int64_t interval_ms[TASK_COUNT];
     int64_t next_due_ms[TASK_COUNT];
 
@@ -73,8 +75,10 @@ int64_t fleet_first_delay_ms(bool is_refresh, int64_t interval_ms)
 static void run_task(fleet *self, task_id task)
 {
     aws_call_ctx call = {.deadline_ms = 0, .cancelled = &self->cancelled};
-    fleet_run_env env = {.options = &self->options, .call = &call, .now_s = wall_clock_s()};
-    fleet_run_stats stats = {.task = task_names[task]};
+    fleet_run_env env = {
+        .options = &self->options, .call = &call, .now_s = wall_clock_s(), .learnt = &self->learnt};
+    bool tag_sweep = task == TASK_DISPOSE_KEYS && self->options.tag_mode;
+    fleet_run_stats stats = {.task = tag_sweep ? TAG_SWEEP_NAME : task_names[task]};
     switch (task) {
     case TASK_REFRESH_ALIASES:
         fleet_run_refresh_aliases(&env, &stats);
@@ -83,7 +87,10 @@ static void run_task(fleet *self, task_id task)
         fleet_run_dispose_aliases(&env, &stats);
         break;
     case TASK_DISPOSE_KEYS:
-        fleet_run_dispose_keys(&env, self->memo, &stats);
+        if (tag_sweep)
+            fleet_run_dispose_keys_via_tags(&env, &stats);
+        else
+            fleet_run_dispose_keys(&env, self->memo, &stats);
         break;
     default:
         return;
@@ -209,6 +216,7 @@ fleet *fleet_start(const fleet_options *options)
         return NULL;
     }
     take_options(self, options);
+    self->learnt.list_tags_denied = options->list_tags_denied;
     int rc = pthread_create(&self->thread, NULL, fleet_main, self);
     if (rc != 0) {
         log_writef(LOG_ERROR, MODULE, "cannot start the fleet thread: %s", strerror(rc));

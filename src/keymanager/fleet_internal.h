@@ -41,6 +41,7 @@ typedef struct {
     unsigned aliases_scanned; /* aliases looked at */
     unsigned keys_scanned;    /* keys looked at */
     unsigned refreshed;       /* aliases bumped */
+    unsigned tagged;          /* keys whose spire-last-update was refreshed */
     unsigned disposed;        /* aliases deleted or keys queued for deletion */
     unsigned failures;        /* KMS calls that failed */
 } fleet_run_stats;
@@ -54,16 +55,34 @@ typedef struct fleet_key_memo fleet_key_memo;
 fleet_key_memo *fleet_key_memo_new(void);
 void fleet_key_memo_free(fleet_key_memo *memo);
 
+/* What the tasks learn about the account across runs. */
+typedef struct {
+    bool list_tags_denied; /* kms:ListResourceTags answered AccessDenied (logged once) */
+} fleet_learnt;
+
 typedef struct {
     const fleet_options *options;
     const aws_call_ctx *call; /* carries the stop flag */
     double now_s;             /* wall clock (epoch seconds) at the start of the run */
+    fleet_learnt *learnt;     /* may be NULL */
 } fleet_run_env;
 
 void fleet_run_refresh_aliases(const fleet_run_env *env, fleet_run_stats *stats);
 void fleet_run_dispose_aliases(const fleet_run_env *env, fleet_run_stats *stats);
 /* memo may be NULL (every unaliased key is described). */
 void fleet_run_dispose_keys(const fleet_run_env *env, fleet_key_memo *memo, fleet_run_stats *stats);
+/* Tag mode's dispose keys (fleet_tag_sweep.c). */
+void fleet_run_dispose_keys_via_tags(const fleet_run_env *env, fleet_run_stats *stats);
+
+/* ---- shared by the runs (fleet_tasks.c) ---------------------------------- */
+
+bool fleet_stopping(const fleet_run_env *env);
+/* Counts calls KMS calls just made for one step; logs the step when it
+ * failed. Returns rc. */
+int fleet_counted_calls(fleet_run_stats *stats, unsigned calls, int rc, const char *operation,
+                        const char *subject, const aws_error *err);
+/* ListResourceTags was denied: remembered, and logged the first time. */
+void fleet_note_list_tags_denied(const fleet_run_env *env, const char *task);
 
 /* Logs a run's figures at debug level. */
 void fleet_log_run(const fleet_run_stats *stats);

@@ -1,5 +1,6 @@
-/* One run of each fleet task (refresh aliases, dispose aliases, dispose keys)
- * against KMS, counting the calls it makes. A failed call is logged and the
+/* One run of each fleet task (refresh aliases and tags, dispose aliases,
+ * dispose keys; tag mode's dispose keys is fleet_tag_sweep.c) against KMS,
+ * counting the calls it makes. A failed call is logged and the
  * run goes on with the next item, or ends when a listing failed or could not
  * be completed (listing.h); the next period retries. Every loop stops early
  * once the stop flag is up. What may be deleted: deletion_queue.h. */
@@ -14,6 +15,7 @@
 #include "keymanager/kms_truth.h"
 #include "keymanager/listing.h"
 #include "keymanager/naming.h"
+#include "keymanager/tag_mode.h"
 
 #define MODULE                   "fleet"
 #define ALIAS_PAGE_LIMIT         100  /* ListAliases maximum */
@@ -23,15 +25,15 @@
 
 /* ---- shared helpers ------------------------------------------------------ */
 
-static bool stopping(const fleet_run_env *env)
+bool fleet_stopping(const fleet_run_env *env)
 {
     return env->call->cancelled != NULL && atomic_load(env->call->cancelled);
 }
 
-/* Counts calls KMS calls just made for one step; logs the step when it
- * failed. Returns rc. */
-static int counted_calls(fleet_run_stats *stats, unsigned calls, int rc, const char *operation,
-                         const char *subject, const aws_error *err)
+static bool stopping(const fleet_run_env *env) { return fleet_stopping(env); }
+
+int fleet_counted_calls(fleet_run_stats *stats, unsigned calls, int rc, const char *operation,
+                        const char *subject, const aws_error *err)
 {
     stats->calls += calls;
     if (rc != 0) {
@@ -45,11 +47,34 @@ static int counted_calls(fleet_run_stats *stats, unsigned calls, int rc, const c
     return rc;
 }
 
+static int counted_calls(fleet_run_stats *stats, unsigned calls, int rc, const char *operation,
+                         const char *subject, const aws_error *err)
+{
+    return fleet_counted_calls(stats, calls, rc, operation, subject, err);
+}
+
 /* Counts the call just made; logs it when it failed. Returns rc. */
 static int counted(fleet_run_stats *stats, int rc, const char *operation, const char *subject,
                    const aws_error *err)
 {
     return counted_calls(stats, 1, rc, operation, subject, err);
+}
+
+void fleet_note_list_tags_denied(const fleet_run_env *env, const char *task)
+{
+    if (env->learnt == NULL || env->learnt->list_tags_denied)
+        return;
+    env->learnt->list_tags_denied = true;
+    log_write(LOG_WARN, MODULE,
+              "kms:ListResourceTags is denied: keys that carry spire-* tags cannot be "
+              "recognised, so tag-mode servers' view of them is not taken into account; grant "
+              "kms:ListResourceTags",
+              "task", task, LOG_END);
+}
+
+static bool list_tags_denied(const fleet_run_env *env)
+{
+    return env->learnt != NULL && env->learnt->list_tags_denied;
 }
 
 static char *copy_string(const char *text) { return strdup(text ? text : ""); }
@@ -212,13 +237,83 @@ static char *cached_target(const fleet_options *options, const char *alias_name)
     return target;
 }
 
-/* DescribeKey, then UpdateAlias to the same key when it is still the one our
- * cache names. Returns the key the alias now targets when it moved elsewhere
- * (malloc'd), else NULL. Runs under the owner's alias lock. */
-static char *refresh_locked(const fleet_run_env *env, fleet_run_stats *stats,
-                            const char *alias_name)
+/* A write of the refresh: not abandoned on stop (a write cancelled on our
+ * side may still land in KMS later, after the lock is released and a
+ * rotation moved the alias or retired the key), bounded by its own deadline. */
+static aws_call_ctx refresh_write_ctx(void)
+{
+    aws_call_ctx write = {.deadline_ms = aws_monotonic_ms() + REFRESH_WRITE_TIMEOUT_MS};
+    return write;
+}
+
+/* Alias mode: whether the key carries spire-* tags, read once
+ * (ListResourceTags) when not known yet. */
+static bool carries_spire_tags(const fleet_run_env *env, fleet_run_stats *stats,
+                               const fleet_alias *own, const char *key_id)
+{
+    if (own->tags != KEY_TAGS_UNKNOWN)
+        return own->tags == KEY_TAGS_SPIRE;
+    if (list_tags_denied(env))
+        return false;
+    const fleet_options *options = env->options;
+    aws_tag_set tags;
+    unsigned calls = 0;
+    aws_error err = {0};
+    int rc = kms_truth_key_tags(options->kms, env->call, key_id, &tags, &calls, &err);
+    if (counted_calls(stats, calls, rc, "ListResourceTags", key_id, &err) != 0) {
+        if (err.status == AWS_ERR_ACCESS_DENIED)
+            fleet_note_list_tags_denied(env, stats->task);
+        return false;
+    }
+    bool spire = tag_mode_carries_spire_tags(&tags);
+    aws_tag_set_clear(&tags);
+    if (options->key_tags_learnt != NULL)
+        options->key_tags_learnt(options->own_aliases_ctx, key_id, spire);
+    return spire;
+}
+
+/* Keep-active: spire-last-update = now on a key we use (with spire-active =
+ * "true" in tag mode: a new key whose activation failed is marked now). In
+ * alias mode only on keys that carry spire-* tags. */
+static void refresh_tags(const fleet_run_env *env, fleet_run_stats *stats, const fleet_alias *own,
+                         const char *key_id)
 {
     const fleet_options *options = env->options;
+    if (!options->tag_mode && !carries_spire_tags(env, stats, own, key_id))
+        return;
+    char now[TAG_MODE_TIME_SIZE];
+    tag_mode_format_time(env->now_s, now);
+    const kms_tag tags[] = {{TAG_LAST_UPDATE, now}, {TAG_ACTIVE, "true"}};
+    aws_call_ctx write = refresh_write_ctx();
+    aws_error err = {0};
+    int rc = kms_tag_resource(options->kms, &write, key_id, tags, options->tag_mode ? 2 : 1, &err);
+    if (counted(stats, rc, "TagResource", key_id, &err) == 0)
+        stats->tagged++;
+}
+
+/* Tag mode: our alias is gone from KMS (deleted by hand or by a peer), while
+ * our tags keep the key ours: the alias is created again. */
+static void restore_alias(const fleet_run_env *env, fleet_run_stats *stats, const char *alias_name,
+                          const char *key_id)
+{
+    aws_call_ctx write = refresh_write_ctx();
+    aws_error err = {0};
+    int rc = kms_create_alias(env->options->kms, &write, alias_name, key_id, &err);
+    if (counted(stats, rc, "CreateAlias", alias_name, &err) == 0) {
+        stats->refreshed++;
+        log_write(LOG_INFO, MODULE, "our alias was gone from KMS; created it again", "alias",
+                  alias_name, "key_id", key_id, LOG_END);
+    }
+}
+
+/* DescribeKey, then UpdateAlias to the same key when it is still the one our
+ * cache names, and the key's tags. Returns the key the alias now targets when
+ * it moved elsewhere (malloc'd), else NULL. Runs under the owner's alias lock. */
+static char *refresh_locked(const fleet_run_env *env, fleet_run_stats *stats,
+                            const fleet_alias *own)
+{
+    const fleet_options *options = env->options;
+    const char *alias_name = own->alias_name;
     char *cached = cached_target(options, alias_name);
     if (cached == NULL)
         return NULL; /* rotated away or dropped since the run began */
@@ -227,7 +322,10 @@ static char *refresh_locked(const fleet_run_env *env, fleet_run_stats *stats,
     char *moved_to = NULL;
     int rc = kms_describe_key(options->kms, env->call, alias_name, &key, &err);
     if (counted(stats, rc, "DescribeKey", alias_name, &err) != 0) {
-        if (err.status == AWS_ERR_NOT_FOUND) {
+        if (err.status == AWS_ERR_NOT_FOUND && options->tag_mode) {
+            restore_alias(env, stats, alias_name, cached);
+            refresh_tags(env, stats, own, cached);
+        } else if (err.status == AWS_ERR_NOT_FOUND) {
             log_write(LOG_WARN, MODULE, "our alias is gone from KMS; not refreshed", "alias",
                       alias_name, LOG_END);
         }
@@ -238,14 +336,12 @@ static char *refresh_locked(const fleet_run_env *env, fleet_run_stats *stats,
                   "alias", alias_name, "cached_key", cached, "current_key", key.key_id, LOG_END);
         moved_to = strdup(key.key_id);
     } else {
-        /* Not abandoned on stop: a write cancelled on our side may still land
-         * in KMS later, after the lock is released and a rotation moved the
-         * alias. Bounded by its own deadline instead. */
-        aws_call_ctx write = {.deadline_ms = aws_monotonic_ms() + REFRESH_WRITE_TIMEOUT_MS};
+        aws_call_ctx write = refresh_write_ctx();
         rc = kms_update_alias(options->kms, &write, alias_name, key.key_id, &err);
         if (counted(stats, rc, "UpdateAlias", alias_name, &err) == 0) {
             stats->refreshed++;
         }
+        refresh_tags(env, stats, own, cached);
     }
     free(cached);
     return moved_to;
@@ -256,7 +352,7 @@ static void refresh_one(const fleet_run_env *env, fleet_run_stats *stats, const 
     const fleet_options *options = env->options;
     if (options->alias_lock != NULL)
         pthread_mutex_lock(options->alias_lock);
-    char *moved_to = refresh_locked(env, stats, own->alias_name);
+    char *moved_to = refresh_locked(env, stats, own);
     if (options->alias_lock != NULL)
         pthread_mutex_unlock(options->alias_lock);
     /* Told outside the lock: following the alias makes KMS calls of its own. */
@@ -281,6 +377,49 @@ void fleet_run_refresh_aliases(const fleet_run_env *env, fleet_run_stats *stats)
 }
 
 /* ---- dispose aliases ----------------------------------------------------- */
+
+/* Right before DeleteAlias: a key whose tags show a live server (a tag-mode
+ * server keeps it alive by spire-last-update, whatever its alias) keeps its
+ * alias. Tags that cannot be read keep it too, except a denied
+ * ListResourceTags in alias mode (the alias alone decides, as before tags). */
+static bool kept_alive_by_tags(const fleet_run_env *env, fleet_run_stats *stats,
+                               const alias_entry *alias)
+{
+    const fleet_options *options = env->options;
+    if (!options->tag_mode && list_tags_denied(env))
+        return false;
+    tag_judge judge = {.trust_domain = options->trust_domain,
+                       .server_id = options->server_id,
+                       .now_s = env->now_s,
+                       .stale_age_ms = options->stale_alias_age_ms};
+    unsigned calls = 0;
+    aws_error err = {0};
+    tag_liveness verdict =
+        kms_truth_tag_liveness(options->kms, env->call, alias->target, &judge, &calls, &err);
+    bool failed = verdict == TAG_LIVENESS_UNREADABLE && err.status != AWS_ERR_NOT_FOUND;
+    counted_calls(stats, calls, failed ? -1 : 0, "ListResourceTags", alias->target, &err);
+    switch (verdict) {
+    case TAG_LIVENESS_NONE:
+    case TAG_LIVENESS_RETIRE:
+        return false;
+    case TAG_LIVENESS_LIVE:
+    case TAG_LIVENESS_MALFORMED:
+        log_write(LOG_INFO, MODULE,
+                  "stale alias left alone: its key's tags show a live server (spire-active and "
+                  "a recent or unreadable spire-last-update)",
+                  "alias", alias->name, "key_id", alias->target, LOG_END);
+        return true;
+    case TAG_LIVENESS_UNREADABLE:
+    default:
+        if (err.status == AWS_ERR_NOT_FOUND)
+            return false;
+        if (err.status == AWS_ERR_ACCESS_DENIED && !options->tag_mode) {
+            fleet_note_list_tags_denied(env, stats->task);
+            return false;
+        }
+        return true;
+    }
+}
 
 /* Right before DeleteAlias: KMS must still show the alias on the key the
  * listing gave, not refreshed for stale_alias_age. *shared tells whether
@@ -311,7 +450,7 @@ static bool still_stale(const fleet_run_env *env, fleet_run_stats *stats, const 
     if (!stale)
         log_write(LOG_INFO, MODULE, "stale alias changed since the listing; left alone", "alias",
                   alias->name, "key_id", alias->target, LOG_END);
-    return stale;
+    return stale && !kept_alive_by_tags(env, stats, alias);
 }
 
 /* DeleteAlias; true when the alias may be gone: deleted, already gone, or an
@@ -560,7 +699,9 @@ void fleet_log_run(const fleet_run_stats *stats)
     snprintf(refreshed, sizeof refreshed, "%u", stats->refreshed);
     snprintf(disposed, sizeof disposed, "%u", stats->disposed);
     snprintf(failures, sizeof failures, "%u", stats->failures);
+    char tagged[16];
+    snprintf(tagged, sizeof tagged, "%u", stats->tagged);
     log_write(LOG_DEBUG, MODULE, "task run finished", "task", stats->task, "aliases_scanned",
-              aliases, "keys_scanned", keys, "calls", calls, "refreshed", refreshed, "disposed",
-              disposed, "failures", failures, LOG_END);
+              aliases, "keys_scanned", keys, "calls", calls, "refreshed", refreshed, "tagged",
+              tagged, "disposed", disposed, "failures", failures, LOG_END);
 }

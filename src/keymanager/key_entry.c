@@ -64,6 +64,7 @@ key_entry *key_entry_new(const char *spire_id, const char *alias_name, const cha
     if (entry == NULL)
         return NULL;
     atomic_init(&entry->refs, 1);
+    atomic_init(&entry->spire_tags, KEY_TAGS_UNKNOWN);
     entry->spire_id = strdup(spire_id);
     entry->alias_name = strdup(alias_name);
     entry->arn = strdup(arn);
@@ -239,4 +240,28 @@ size_t key_cache_count(key_cache *cache)
     size_t count = cache->count;
     pthread_rwlock_unlock(&cache->lock);
     return count;
+}
+
+key_tags_state key_entry_tags(const key_entry *entry)
+{
+    return (key_tags_state)atomic_load(&entry->spire_tags);
+}
+
+void key_entry_set_tags(key_entry *entry, key_tags_state state)
+{
+    atomic_store(&entry->spire_tags, (int)state);
+}
+
+bool key_cache_set_tags(key_cache *cache, const char *key_id, key_tags_state state)
+{
+    pthread_rwlock_rdlock(&cache->lock);
+    bool found = false;
+    for (size_t i = 0; i < cache->count; i++) {
+        if (key_entry_names(cache->entries[i], key_id)) {
+            key_entry_set_tags(cache->entries[i], state);
+            found = true;
+        }
+    }
+    pthread_rwlock_unlock(&cache->lock);
+    return found;
 }

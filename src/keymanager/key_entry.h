@@ -15,8 +15,17 @@
 #include "aws/kms.h"
 #include "keymanager/keymanager.h"
 
+/* Whether a key carries the spire-* tags of tag-based key discovery (the
+ * only mutable fact of an entry: learnt after it is made). */
+typedef enum {
+    KEY_TAGS_UNKNOWN = 0, /* not read yet (or the read failed) */
+    KEY_TAGS_NONE,        /* no spire-last-update nor spire-active */
+    KEY_TAGS_SPIRE,       /* carries them: this server refreshes spire-last-update */
+} key_tags_state;
+
 typedef struct key_entry {
     atomic_int refs;
+    atomic_int spire_tags; /* key_tags_state */
     char *spire_id;
     char *alias_name;
     char *arn;
@@ -27,11 +36,14 @@ typedef struct key_entry {
     char fingerprint[65];
 } key_entry;
 
-/* A new entry (one reference) with the fingerprint computed; NULL if out of memory. */
+/* A new entry (one reference) with the fingerprint computed and spire_tags
+ * KEY_TAGS_UNKNOWN; NULL if out of memory. */
 key_entry *key_entry_new(const char *spire_id, const char *alias_name, const char *arn,
                          const char *kms_key_id, km_key_type type, const uint8_t *pkix,
                          size_t pkix_len);
 key_entry *key_entry_ref(key_entry *entry);
+key_tags_state key_entry_tags(const key_entry *entry);
+void key_entry_set_tags(key_entry *entry, key_tags_state state);
 void key_entry_release(key_entry *entry); /* NULL is fine */
 /* Releases each entry and frees the array. */
 void key_entries_release(key_entry **entries, size_t count);
@@ -69,6 +81,9 @@ bool key_entry_names(const key_entry *entry, const char *key_id);
 bool key_cache_targets(key_cache *cache, const char *key_id);
 /* A referenced copy of all entries (release with key_entries_release). */
 int key_cache_snapshot(key_cache *cache, key_entry ***entries, size_t *count);
+/* The state of the entry the cache holds for key_id (a key id or ARN) is set
+ * to state; false when no entry names that key. */
+bool key_cache_set_tags(key_cache *cache, const char *key_id, key_tags_state state);
 size_t key_cache_count(key_cache *cache);
 
 #endif

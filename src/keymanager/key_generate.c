@@ -4,10 +4,19 @@
  * before anything is given up (the rule in deletion_queue.h): KMS shows it on
  * the new key -> the cache follows and GenerateKey succeeds; otherwise the new
  * key goes to the deletion queue, whose own check decides. The rotated-out
- * key is queued only after the alias points at the new key. */
+ * key is queued only after the alias points at the new key.
+ *
+ * Tag mode (tag_mode.h): the new key is created spire-active = "false", so a
+ * GenerateKey that fails at any step (or whose CreateKey answer is lost) never
+ * leaves a second active key for the SPIRE key id. Once the alias targets it,
+ * still under the alias lock, the rotated-out key is tagged "false" and then
+ * the new one "true" (never two active keys; the new key stays inactive if the
+ * old one could not be retired: the deletion queue retires the old key before
+ * deleting it, and the next alias refresh marks every key we use active). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "aws/http.h"
 #include "common/log.h"
@@ -15,10 +24,21 @@
 #include "keymanager/km_status.h"
 #include "keymanager/kms_truth.h"
 #include "keymanager/naming.h"
+#include "keymanager/tag_mode.h"
 
 #define MODULE "keymanager"
 
-enum { ALIAS_READ_TIMEOUT_MS = 10000 }; /* reading an alias after an unknown outcome */
+enum {
+    ALIAS_READ_TIMEOUT_MS = 10000, /* reading an alias after an unknown outcome */
+    TAG_WRITE_TIMEOUT_MS = 10000,  /* spire-active after the alias step */
+};
+
+static double wall_clock_s(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
 
 /* Queues a key created by a GenerateKey that then failed before any alias
  * step (the deletion queue still checks that no alias targets it). */
@@ -146,16 +166,61 @@ static int create_kms_key(km_state *state, const aws_call_ctx *ctx, const char *
         km_status_set(status, KM_INTERNAL, "out of memory");
         return -1;
     }
+    kms_tag tags[TAG_MODE_SPIRE_TAGS + CONFIG_TAG_MODE_MAX_KEY_TAGS];
+    char now[TAG_MODE_TIME_SIZE];
     kms_create_key_input input = {.key_spec = key_spec_for_type(type),
                                   .description = description,
                                   .policy = policy,
                                   .tags = state->tags,
                                   .tag_count = state->tag_count};
+    if (state->tag_mode && state->tag_count <= CONFIG_TAG_MODE_MAX_KEY_TAGS) {
+        tag_mode_format_time(wall_clock_s(), now);
+        input.tags = tags;
+        input.tag_count = tag_mode_key_tags(state->trust_domain, state->server_id, key_id, "false",
+                                            now, state->tags, state->tag_count, tags);
+    }
     aws_error err;
     aws_error_clear(&err);
     int rc = kms_create_key(state->kms, ctx, &input, meta, &err);
     free(description);
     return rc == 0 ? 0 : km_fail_aws(status, "CreateKey", &err);
+}
+
+/* One spire-* tag write after the alias step: its own deadline, never the
+ * call's cancel flag (a write we gave up on could land after a later change). */
+static bool write_tags(km_state *state, const char *arn, const kms_tag *tags, size_t count,
+                       const char *what)
+{
+    aws_call_ctx write = {.deadline_ms = aws_monotonic_ms() + TAG_WRITE_TIMEOUT_MS};
+    aws_error err;
+    aws_error_clear(&err);
+    if (kms_tag_resource(state->kms, &write, arn, tags, count, &err) == 0)
+        return true;
+    log_write(LOG_WARN, MODULE, what, "key_arn", arn, "error_code",
+              err.code[0] ? err.code : aws_status_name(err.status), "error", err.message, LOG_END);
+    return false;
+}
+
+/* Under the alias lock, once the alias targets entry's key: the rotated-out
+ * key (if it carries spire-* tags) is tagged inactive, then, in tag mode and
+ * only if that worked, the new key active. */
+static void hand_over_active_tag(km_state *state, const key_entry *old, key_entry *entry)
+{
+    bool old_retired = true;
+    if (old != NULL && (state->tag_mode || key_entry_tags(old) == KEY_TAGS_SPIRE)) {
+        const kms_tag inactive = {TAG_ACTIVE, "false"};
+        old_retired = write_tags(state, old->arn, &inactive, 1,
+                                 "Could not tag the rotated-out key inactive; the deletion queue "
+                                 "tries again before deleting it, and the new key stays inactive "
+                                 "until the next alias refresh");
+    }
+    if (!state->tag_mode || !old_retired)
+        return;
+    char now[TAG_MODE_TIME_SIZE];
+    tag_mode_format_time(wall_clock_s(), now);
+    const kms_tag active[] = {{TAG_ACTIVE, "true"}, {TAG_LAST_UPDATE, now}};
+    write_tags(state, entry->arn, active, 2,
+               "Could not tag the new key active; the next alias refresh does it");
 }
 
 int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *key_id,
@@ -190,8 +255,11 @@ int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *k
         key_entry_release(entry);
         return -1;
     }
+    key_entry_set_tags(entry, state->tag_mode ? KEY_TAGS_SPIRE : KEY_TAGS_NONE);
     bool stored = false;
     key_entry *old = key_cache_put(&state->cache, entry, &stored);
+    if (stored)
+        hand_over_active_tag(state, old, entry);
     pthread_mutex_unlock(&state->manager->alias_lock);
     if (!stored) {
         /* The alias now targets the new key; keep it rather than delete it. */

@@ -26,6 +26,7 @@
 #include "keymanager/naming.h"
 #include "keymanager/serverid.h"
 #include "keymanager/signing.h"
+#include "keymanager/tag_discovery.h"
 
 #define MODULE "keymanager"
 
@@ -146,6 +147,7 @@ static int state_own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
     for (size_t i = 0; rc == 0 && i < n; i++) {
         list[i].alias_name = strdup(entries[i]->alias_name);
         list[i].key_id = strdup(entries[i]->arn);
+        list[i].tags = key_entry_tags(entries[i]);
         if (list[i].alias_name == NULL || list[i].key_id == NULL)
             rc = -1;
     }
@@ -165,6 +167,13 @@ static void state_alias_moved(void *ctx, const aws_call_ctx *call, const char *a
 {
     (void)new_key_id; /* read again under the alias lock */
     km_follow_alias(ctx, call, alias_name);
+}
+
+/* The fleet's refresh read whether one of our keys carries spire-* tags. */
+static void state_key_tags_learnt(void *ctx, const char *key_id, bool carries_spire_tags)
+{
+    km_state *state = ctx;
+    key_cache_set_tags(&state->cache, key_id, carries_spire_tags ? KEY_TAGS_SPIRE : KEY_TAGS_NONE);
 }
 
 /* The deletion queue found an alias on a key it was about to delete. */
@@ -242,17 +251,26 @@ oom:
     return -1;
 }
 
-static int start_background_work(km_state *state, const plugin_config *config, km_status *status)
+static int start_deletion_queue(km_state *state, km_status *status)
 {
     deletion_queue_options deletion_options = {.kms = state->kms,
                                                .is_live = state_key_is_live,
                                                .aliased = state_alias_listed,
-                                               .ctx = state};
+                                               .ctx = state,
+                                               .trust_domain = state->trust_domain,
+                                               .server_id = state->server_id,
+                                               .stale_alias_age_ms = state->stale_alias_age_ms,
+                                               .tags_required = state->tag_mode};
     state->deletions = deletion_queue_start(&deletion_options);
     if (state->deletions == NULL) {
         km_status_set(status, KM_INTERNAL, "failed to start the key deletion queue");
         return -1;
     }
+    return 0;
+}
+
+static int start_fleet(km_state *state, const plugin_config *config, km_status *status)
+{
     fleet_options options = {
         .kms = state->kms,
         .deletions = state->deletions,
@@ -268,6 +286,9 @@ static int start_background_work(km_state *state, const plugin_config *config, k
         .alias_moved = state_alias_moved,
         .alias_moved_ctx = state,
         .alias_lock = &state->manager->alias_lock,
+        .tag_mode = state->tag_mode,
+        .key_tags_learnt = state_key_tags_learnt,
+        .list_tags_denied = state->list_tags_denied,
     };
     state->fleet = fleet_start(&options);
     if (state->fleet == NULL) {
@@ -285,6 +306,37 @@ static int64_t startup_deadline_ms(const km_call *call)
     if (call != NULL && call->deadline_ms > 0 && call->deadline_ms < budget)
         return call->deadline_ms;
     return budget;
+}
+
+/* Loads our keys from KMS, starts the deletion queue, then carries out what
+ * tag-based discovery asks for (tag_discovery.h). */
+static int load_keys(km_state *state, const km_call *call, km_status *status)
+{
+    aws_call_ctx ctx = {.deadline_ms = startup_deadline_ms(call),
+                        .cancelled = call != NULL ? call->cancelled : NULL};
+    key_fetch_options fetch = {.kms = state->kms,
+                               .trust_domain = state->trust_domain,
+                               .server_id = state->server_id,
+                               .tag_mode = state->tag_mode,
+                               .deadline_ms = ctx.deadline_ms,
+                               .cancelled = ctx.cancelled};
+    key_fetch_plan plan = {0};
+    int rc = key_fetch_all(&fetch, &state->cache, &plan, status);
+    if (rc == 0)
+        rc = start_deletion_queue(state, status);
+    if (rc == 0) {
+        tag_discovery_env env = {.kms = state->kms,
+                                 .trust_domain = state->trust_domain,
+                                 .server_id = state->server_id,
+                                 .tag_mode = state->tag_mode,
+                                 .cache = &state->cache,
+                                 .deletions = state->deletions,
+                                 .alias_lock = &state->manager->alias_lock,
+                                 .call = &ctx};
+        state->list_tags_denied = tag_discovery_apply(&env, &plan);
+    }
+    key_fetch_plan_clear(&plan);
+    return rc;
 }
 
 /* A new state with keys loaded from KMS, or NULL with status set. */
@@ -306,6 +358,8 @@ static km_state *state_build(km_manager *manager, const km_call *call, const plu
         km_status_set(status, KM_INVALID_ARGUMENT, "trust domain is required");
         goto fail;
     }
+    state->tag_mode = config->enable_tag_based_key_discovery;
+    state->stale_alias_age_ms = config->stale_alias_age_ms;
     state->server_id = load_server_id(config, status);
     if (state->server_id == NULL || copy_tags(state, config, status) != 0)
         goto fail;
@@ -313,14 +367,7 @@ static km_state *state_build(km_manager *manager, const km_call *call, const plu
     state->kms = new_kms_client(config, status);
     if (state->kms == NULL)
         goto fail;
-    key_fetch_options fetch = {.kms = state->kms,
-                               .trust_domain = state->trust_domain,
-                               .server_id = state->server_id,
-                               .deadline_ms = startup_deadline_ms(call),
-                               .cancelled = call != NULL ? call->cancelled : NULL};
-    if (key_fetch_all(&fetch, &state->cache, status) != 0)
-        goto fail;
-    if (start_background_work(state, config, status) != 0)
+    if (load_keys(state, call, status) != 0 || start_fleet(state, config, status) != 0)
         goto fail;
     return state;
 fail:
@@ -354,8 +401,9 @@ int km_configure(km_manager *manager, const km_call *call, const plugin_config *
         char count[32];
         snprintf(count, sizeof count, "%zu", keys);
         log_write(LOG_INFO, MODULE, "Configured", "trust_domain", state->trust_domain, "server_id",
-                  state->server_id, "keys", count, "kms_endpoint", kms_client_endpoint(state->kms),
-                  LOG_END);
+                  state->server_id, "keys", count, "key_discovery",
+                  state->tag_mode ? "tags and aliases" : "aliases", "kms_endpoint",
+                  kms_client_endpoint(state->kms), LOG_END);
         state_replace(manager, state);
         km_status_ok(status);
     }

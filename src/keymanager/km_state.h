@@ -37,8 +37,11 @@ struct km_state {
     char *server_id;
     key_cache cache;
     key_policy policy;
-    kms_tag *tags;
+    kms_tag *tags; /* the operator's key_tags */
     size_t tag_count;
+    bool tag_mode;              /* enable_tag_based_key_discovery (tag_mode.h) */
+    int64_t stale_alias_age_ms; /* judges other servers' aliases and tags */
+    bool list_tags_denied;      /* Configure found kms:ListResourceTags denied */
     deletion_queue *deletions;
     fleet *fleet;
     atomic_bool retired;          /* replaced: its fleet and queue leave our aliases alone */

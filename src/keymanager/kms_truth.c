@@ -7,8 +7,12 @@
 
 #include "keymanager/fleet_internal.h"
 #include "keymanager/listing.h"
+#include "keymanager/tag_mode.h"
 
-enum { ALIASES_PAGE_LIMIT = 100 }; /* ListAliases maximum */
+enum {
+    ALIASES_PAGE_LIMIT = 100, /* ListAliases maximum */
+    TAGS_PAGE_LIMIT = 50,     /* ListResourceTags maximum (and AWS's 50 tags per key) */
+};
 
 static int append_aliases(kms_alias **aliases, size_t *count, const kms_alias_page *page,
                           aws_error *err)
@@ -78,6 +82,107 @@ alias_verdict kms_truth_alias_targets(kms_client *kms, const aws_call_ctx *ctx,
     if (other_key != NULL)
         snprintf(other_key, 64, "%s", target.key_id);
     return ALIAS_TARGETS_OTHER;
+}
+
+/* Moves page's tags to the end of tags. */
+static int append_tags(aws_tag_set *tags, kms_tag_page *page, aws_error *err)
+{
+    if (page->tags.count == 0)
+        return 0;
+    aws_tag *grown = realloc(tags->items, (tags->count + page->tags.count) * sizeof *grown);
+    if (grown == NULL) {
+        aws_error_set(err, AWS_ERR_INTERNAL, "out of memory listing tags");
+        return -1;
+    }
+    memcpy(grown + tags->count, page->tags.items, page->tags.count * sizeof *grown);
+    tags->items = grown;
+    tags->count += page->tags.count;
+    free(page->tags.items); /* the strings moved */
+    page->tags = (aws_tag_set){0};
+    return 0;
+}
+
+int kms_truth_key_tags(kms_client *kms, const aws_call_ctx *ctx, const char *key_id,
+                       aws_tag_set *tags, unsigned *calls, aws_error *err)
+{
+    memset(tags, 0, sizeof *tags);
+    listing_cursor cursor;
+    listing_start(&cursor, "ListResourceTags");
+    int rc = 0;
+    listing_step step = LISTING_MORE;
+    while (rc == 0 && step == LISTING_MORE) {
+        kms_tag_page page;
+        memset(&page, 0, sizeof page);
+        aws_error_clear(err);
+        rc = kms_list_resource_tags(kms, ctx, key_id, listing_marker(&cursor), TAGS_PAGE_LIMIT,
+                                    &page, err);
+        if (calls != NULL)
+            (*calls)++;
+        if (rc == 0)
+            rc = append_tags(tags, &page, err);
+        if (rc == 0) {
+            step = listing_advance(&cursor, page.truncated, page.next_marker, err);
+            rc = step == LISTING_BROKEN ? -1 : 0;
+        }
+        kms_tag_page_clear(&page);
+    }
+    listing_end(&cursor);
+    if (rc != 0)
+        aws_tag_set_clear(tags);
+    return rc;
+}
+
+/* An undated active key of another server: judged by its creation date. */
+static tag_liveness undated_liveness(kms_client *kms, const aws_call_ctx *ctx, const char *key_id,
+                                     const tag_judge *judge, unsigned *calls, aws_error *err)
+{
+    kms_key_metadata key;
+    memset(&key, 0, sizeof key);
+    aws_error_clear(err);
+    int rc = kms_describe_key(kms, ctx, key_id, &key, err);
+    if (calls != NULL)
+        (*calls)++;
+    if (rc != 0)
+        return TAG_LIVENESS_UNREADABLE;
+    return tag_mode_undated_is_stale(key.creation_date, judge->now_s, judge->stale_age_ms)
+               ? TAG_LIVENESS_RETIRE
+               : TAG_LIVENESS_LIVE;
+}
+
+tag_liveness kms_truth_tag_liveness(kms_client *kms, const aws_call_ctx *ctx, const char *key_id,
+                                    const tag_judge *judge, unsigned *calls, aws_error *err)
+{
+    unsigned made = 0;
+    aws_tag_set tags;
+    tag_liveness verdict = TAG_LIVENESS_UNREADABLE;
+    if (kms_truth_key_tags(kms, ctx, key_id, &tags, &made, err) == 0) {
+        switch (tag_mode_judge(&tags, judge->trust_domain, judge->server_id, judge->now_s,
+                               judge->stale_age_ms)) {
+        case TAGS_SAY_NOTHING:
+            verdict = TAG_LIVENESS_NONE;
+            break;
+        case TAGS_SAY_OURS:
+        case TAGS_SAY_STALE:
+            verdict = TAG_LIVENESS_RETIRE;
+            break;
+        case TAGS_SAY_LIVE:
+            verdict = TAG_LIVENESS_LIVE;
+            break;
+        case TAGS_SAY_MALFORMED:
+            verdict = TAG_LIVENESS_MALFORMED;
+            break;
+        case TAGS_SAY_UNDATED: {
+            unsigned described = 0;
+            verdict = undated_liveness(kms, ctx, key_id, judge, &described, err);
+            made += described;
+            break;
+        }
+        }
+        aws_tag_set_clear(&tags);
+    }
+    if (calls != NULL)
+        *calls = made;
+    return verdict;
 }
 
 bool kms_truth_outcome_unknown(const aws_error *err)

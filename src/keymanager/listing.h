@@ -1,4 +1,5 @@
-/* Bounded KMS listings (ListAliases, ListKeys): a cursor walks the pages and
+/* Bounded KMS listings (ListAliases, ListKeys, ListResourceTags, and the
+ * tagging API's GetResources, whose PaginationToken is the marker): a cursor walks the pages and
  * ends the walk when KMS says the listing is complete. A listing that KMS
  * never completes is cut and reported as an error, never taken for complete:
  * a marker KMS already gave (a loop), "more pages" without a marker, or more
@@ -19,7 +20,8 @@
 
 typedef struct {
     const char *operation; /* "ListAliases", for errors */
-    char marker[1024];     /* marker for the next page; "" before the first */
+    char marker[2049];     /* marker for the next page; "" before the first (GetResources
+                              tokens reach 2048 characters) */
     int pages;             /* pages received so far */
     uint64_t *seen;        /* hashes of the markers KMS gave, for loop detection */
     size_t seen_count;

@@ -24,6 +24,10 @@ VALID = {
 }
 TRUST_DOMAIN = "example.org"
 TD_PREFIX = "alias/SPIRE_SERVER/example_org/"
+# SPIRE >= 1.14.3 always generates the A and B slots of its X.509 CA, JWT and
+# WIT signing keys (ca_key_type for x509-CA-*, jwt_key_type for the others).
+SPIRE_KEY_IDS = ("x509-CA-A", "x509-CA-B", "JWT-Signer-A", "JWT-Signer-B", "WIT-Signer-A",
+                 "WIT-Signer-B")
 
 
 def plugin_env(kms, **extra):

@@ -214,8 +214,10 @@ def test_dispose_keys_calls_per_run(start_plugin, kms, tmp_path):
     first = wait_runs(host, "dispose_keys", 1)[0]
     wait_until(lambda: key_state(kms, orphan) == "PendingDeletion", what="orphan deleted")
     # keys: ours + shared (aliased), orphan, young, foreign (unaliased): 3 DescribeKey;
-    # then the deletion queue's ListAliases for the orphan (KMS shows it unaliased)
-    assert only_task_calls(kms) == {"ListKeys": 1, "ListAliases": 2 + 1, "DescribeKey": 3}
+    # then the deletion queue's ListAliases and ListResourceTags for the orphan (KMS
+    # shows it unaliased, and its tags keep no server alive)
+    assert only_task_calls(kms) == {"ListKeys": 1, "ListAliases": 2 + 1, "DescribeKey": 3,
+                                    "ListResourceTags": 1}
     assert first["calls"] == "6" and first["keys_scanned"] == "5" and first["disposed"] == "1"
 
     kms.reset_calls()
@@ -241,10 +243,12 @@ def test_dispose_aliases_and_refresh_calls_per_run(start_plugin, kms, tmp_path):
 
     first = wait_runs(host, "dispose_aliases", 1)[0]
     wait_until(lambda: kms.calls("ScheduleKeyDeletion") == 3, what="3 keys queued and deleted")
-    # 2 listing pages, then per stale alias: ListAliases of its key right before
-    # DeleteAlias, and the deletion queue's ListAliases before scheduling the key
-    assert only_task_calls(kms) == {"ListAliases": 2 + 3 + 3, "DeleteAlias": 3}
-    assert first["calls"] == "8" and first["aliases_scanned"] == str(total)
+    # 2 listing pages, then per stale alias: ListAliases of its key and its tags
+    # (ListResourceTags) right before DeleteAlias, and the deletion queue's
+    # ListAliases and ListResourceTags before scheduling the key
+    assert only_task_calls(kms) == {"ListAliases": 2 + 3 + 3, "ListResourceTags": 3 + 3,
+                                    "DeleteAlias": 3}
+    assert first["calls"] == "11" and first["aliases_scanned"] == str(total)
     assert first["disposed"] == "3"
 
 

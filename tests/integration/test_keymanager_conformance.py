@@ -1,16 +1,22 @@
 """SPIRE's KeyManager conformance checks through the real plugin binary and
-the KMS emulator: GenerateKey / GetPublicKey(s) / SignData for all four key
-types, every valid and invalid signing combination, exact error texts."""
+the KMS emulator, in both key discovery modes (aliases; tags, with
+enable_tag_based_key_discovery): GenerateKey / GetPublicKey(s) / SignData for
+all four key types, the six key ids a current SPIRE server uses, every valid
+and invalid signing combination, exact error texts."""
 import grpc
 import pytest
 
-from keymanager_helpers import (HASHES, KEY_TYPES, VALID, check_public_key, sign,
+from keymanager_helpers import (HASHES, KEY_TYPES, SPIRE_KEY_IDS, VALID, check_public_key, sign,
                                 start_configured, verify)
 
+MODES = {"aliases": "", "tags": "enable_tag_based_key_discovery = true"}
 
-@pytest.fixture
-def plugin(start_plugin, kms, tmp_path):
-    host, _ = start_configured(start_plugin, kms, tmp_path)
+
+@pytest.fixture(params=sorted(MODES))
+def plugin(request, start_plugin, kms, tmp_path):
+    env = {"AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API": kms.url}
+    host, _ = start_configured(start_plugin, kms, tmp_path, extra_env=env,
+                               extra_hcl=MODES[request.param])
     return host
 
 
@@ -60,6 +66,24 @@ def test_generate_key_replaces_existing_key(plugin):
     response = sign(plugin, "x509-CA-A", "SHA384")
     assert response.key_fingerprint == second.fingerprint
     verify(second.pkix_data, response.signature, "SHA384")
+
+
+def test_the_six_keys_of_a_current_spire_server(plugin):
+    """SPIRE >= 1.14.3 generates x509-CA-A/B, JWT-Signer-A/B and WIT-Signer-A/B
+    (X.509 CA keys RSA here, signing keys EC: ca_key_type and jwt_key_type differ)."""
+    types = {key_id: "RSA_2048" if key_id.startswith("x509") else "EC_P256"
+             for key_id in SPIRE_KEY_IDS}
+    generated = {key_id: plugin.generate_key(key_id, types[key_id]) for key_id in SPIRE_KEY_IDS}
+    for key_id, public_key in generated.items():
+        check_public_key(public_key, key_id, types[key_id])
+        response = sign(plugin, key_id, "SHA256")
+        assert response.key_fingerprint == public_key.fingerprint
+        verify(public_key.pkix_data, response.signature, "SHA256")
+    assert {key.id: key for key in plugin.get_public_keys()} == generated
+    # SPIRE prepares the next key in the other slot, then activates it
+    rotated = plugin.generate_key("WIT-Signer-B", "EC_P256")
+    assert rotated.pkix_data != generated["WIT-Signer-B"].pkix_data
+    assert plugin.get_public_key("WIT-Signer-A") == generated["WIT-Signer-A"]
 
 
 def test_get_public_key_errors_exact_texts(plugin):

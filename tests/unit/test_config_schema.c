@@ -53,6 +53,7 @@ static void test_minimal_config_and_defaults(void **state)
     assert_int_equal(config->dispose_keys_interval_ms, 48LL * 3600 * 1000);
     assert_int_equal(config->stale_alias_age_ms, 336LL * 3600 * 1000);
     assert_int_equal(config->orphan_key_age_ms, 48LL * 3600 * 1000);
+    assert_false(config->enable_tag_based_key_discovery);
     config_free(config);
 }
 
@@ -460,6 +461,48 @@ static void test_tag_limits(void **state)
     config_free(load_ok(text));
 }
 
+/* Tag mode: every CreateKey also carries the five spire-* tags, and AWS allows
+ * 50 per key, so key_tags holds at most 45; alias mode keeps 50. */
+static void test_tag_mode_leaves_room_for_spire_tags(void **state)
+{
+    (void)state;
+    char text[16384];
+    for (int count = 45; count <= 46; count++) {
+        snprintf(text, sizeof text, BASE "enable_tag_based_key_discovery = true\nkey_tags {\n");
+        for (int i = 0; i < count; i++)
+            snprintf(text + strlen(text), sizeof text - strlen(text), "  t%d = \"v\"\n", i);
+        strcat(text, "}\n");
+        config_notes notes = {0};
+        plugin_config *config = config_load(text, "example.org", &notes);
+        if (count == 45) {
+            assert_non_null(config);
+            assert_true(config->enable_tag_based_key_discovery);
+            assert_int_equal(config->key_tag_count, 45);
+            config_free(config);
+            continue;
+        }
+        assert_null(config);
+        assert_int_equal(notes.count, 1);
+        assert_string_equal(notes.items[0],
+                            "key \"key_tags\" at 4:1: at most 45 tags are allowed with "
+                            "enable_tag_based_key_discovery = true, found 46: every key also "
+                            "carries the 5 spire-* tags, and AWS allows 50 tags per key");
+        config_notes_clear(&notes);
+        /* the same 46 tags in alias mode are fine */
+        snprintf(text, sizeof text, BASE "enable_tag_based_key_discovery = false\nkey_tags {\n");
+        for (int i = 0; i < count; i++)
+            snprintf(text + strlen(text), sizeof text - strlen(text), "  t%d = \"v\"\n", i);
+        strcat(text, "}\n");
+        config_free(load_ok(text));
+    }
+    config_notes notes = {0};
+    assert_null(
+        config_load(BASE "enable_tag_based_key_discovery = \"yes\"\n", "example.org", &notes));
+    assert_string_equal(notes.items[0], "key \"enable_tag_based_key_discovery\" at 3:1: "
+                                        "expected a bool (true or false), found string");
+    config_notes_clear(&notes);
+}
+
 static void test_notes_are_bounded(void **state)
 {
     (void)state;
@@ -561,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_good_values),
         cmocka_unit_test(test_bad_configs),
         cmocka_unit_test(test_tag_limits),
+        cmocka_unit_test(test_tag_mode_leaves_room_for_spire_tags),
         cmocka_unit_test(test_notes_are_bounded),
         cmocka_unit_test(test_server_id_length),
         cmocka_unit_test(test_secret_never_echoed),

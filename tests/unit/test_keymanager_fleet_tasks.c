@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "aws/tagging.h"
 #include "common/log.h"
 #include "keymanager/fleet_internal.h"
 
@@ -37,8 +38,17 @@ typedef enum {
     OP_DESCRIBE,
     OP_UPDATE,
     OP_DELETE,
+    OP_LIST_TAGS,
+    OP_TAG,
+    OP_CREATE_ALIAS,
+    OP_GET_RESOURCES,
     OP_COUNT
 } op;
+
+typedef struct {
+    char key[32];
+    char value[64];
+} fake_tag;
 
 static struct {
     pthread_mutex_t lock;
@@ -47,6 +57,8 @@ static struct {
     size_t alias_count;
     kms_key_metadata keys[MAX];
     size_t key_count;
+    fake_tag tags[MAX][8]; /* keys[i]'s tags */
+    size_t tag_count[MAX];
     size_t page_size;
     unsigned calls[OP_COUNT];
     int passes_left[OP_COUNT];            /* calls that succeed before armed failures */
@@ -84,6 +96,8 @@ static int reset_fake(void **state)
     pthread_mutex_lock(&fake.lock);
     memset(fake.aliases, 0, sizeof fake.aliases);
     memset(fake.keys, 0, sizeof fake.keys);
+    memset(fake.tags, 0, sizeof fake.tags);
+    memset(fake.tag_count, 0, sizeof fake.tag_count);
     fake.alias_count = fake.key_count = fake.pushed_count = fake.own_count = 0;
     fake.page_size = 2;
     memset(fake.calls, 0, sizeof fake.calls);
@@ -368,6 +382,175 @@ void kms_key_page_clear(kms_key_page *page)
     *page = (kms_key_page){0};
 }
 
+/* ---- the fake's tags (ListResourceTags, TagResource, GetResources) -------- */
+
+static void set_tag(const char *key_ref, const char *key, const char *value)
+{
+    size_t index = (size_t)(find_key(key_ref) - fake.keys);
+    for (size_t i = 0; i < fake.tag_count[index]; i++) {
+        if (strcmp(fake.tags[index][i].key, key) == 0) {
+            snprintf(fake.tags[index][i].value, sizeof fake.tags[index][i].value, "%s", value);
+            return;
+        }
+    }
+    fake_tag *tag = &fake.tags[index][fake.tag_count[index]++];
+    snprintf(tag->key, sizeof tag->key, "%s", key);
+    snprintf(tag->value, sizeof tag->value, "%s", value);
+}
+
+static const char *tag_of(const char *key_ref, const char *key)
+{
+    size_t index = (size_t)(find_key(key_ref) - fake.keys);
+    for (size_t i = 0; i < fake.tag_count[index]; i++) {
+        if (strcmp(fake.tags[index][i].key, key) == 0)
+            return fake.tags[index][i].value;
+    }
+    return NULL;
+}
+
+/* A key tagged as tag-based discovery tags it. */
+static void add_tagged_key(const char *id, const char *server, const char *active,
+                           const char *last_update, double created)
+{
+    add_key(id, "SPIRE_SERVER_KEY/example_org/x509-CA-A", created);
+    set_tag(id, "spire-server-td", TD);
+    set_tag(id, "spire-server-id", server);
+    set_tag(id, "spire-active", active);
+    set_tag(id, "spire-key-id", "x509-CA-A");
+    if (last_update != NULL)
+        set_tag(id, "spire-last-update", last_update);
+}
+
+static void copy_tags(size_t index, aws_tag_set *out)
+{
+    out->count = fake.tag_count[index];
+    out->items = calloc(out->count + 1, sizeof *out->items);
+    for (size_t i = 0; i < out->count; i++) {
+        out->items[i].key = strdup(fake.tags[index][i].key);
+        out->items[i].value = strdup(fake.tags[index][i].value);
+    }
+}
+
+void aws_tag_set_clear(aws_tag_set *set)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        free(set->items[i].key);
+        free(set->items[i].value);
+    }
+    free(set->items);
+    *set = (aws_tag_set){0};
+}
+
+const char *aws_tag_set_get(const aws_tag_set *set, const char *key)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        if (strcmp(set->items[i].key, key) == 0)
+            return set->items[i].value;
+    }
+    return NULL;
+}
+
+void kms_tag_page_clear(kms_tag_page *page) { aws_tag_set_clear(&page->tags); }
+
+int kms_list_resource_tags(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                           const char *marker, int limit, kms_tag_page *out, aws_error *err)
+{
+    (void)client, (void)ctx, (void)marker, (void)limit;
+    pthread_mutex_lock(&fake.lock);
+    int rc = enter(OP_LIST_TAGS, err);
+    kms_key_metadata *key = rc == 0 ? find_key(key_id) : NULL;
+    if (rc == 0 && key == NULL)
+        rc = not_found(err, key_id);
+    else if (rc == 0)
+        copy_tags((size_t)(key - fake.keys), &out->tags);
+    pthread_mutex_unlock(&fake.lock);
+    return rc;
+}
+
+int kms_tag_resource(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                     const kms_tag *tags, size_t tag_count, aws_error *err)
+{
+    (void)client, (void)ctx;
+    pthread_mutex_lock(&fake.lock);
+    int rc = enter(OP_TAG, err);
+    kms_key_metadata *key = rc == 0 ? find_key(key_id) : NULL;
+    if (rc == 0 && key == NULL) {
+        rc = not_found(err, key_id);
+    } else if (rc == 0 && strcmp(key->key_state, "PendingDeletion") == 0) {
+        err->status = AWS_ERR_INVALID_STATE;
+        rc = -1;
+    } else if (rc == 0) {
+        for (size_t i = 0; i < tag_count; i++)
+            set_tag(key_id, tags[i].key, tags[i].value);
+        rc = answer(OP_TAG, err);
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rc;
+}
+
+int kms_create_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,
+                     const char *target_key_id, aws_error *err)
+{
+    (void)client, (void)ctx;
+    pthread_mutex_lock(&fake.lock);
+    int rc = enter(OP_CREATE_ALIAS, err);
+    if (rc == 0) {
+        const char *tail = strrchr(target_key_id, '/');
+        add_alias(alias_name, tail != NULL ? tail + 1 : target_key_id, fake.clock_s);
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rc;
+}
+
+static bool matches_filters(size_t index, const tagging_get_resources_input *input)
+{
+    for (size_t f = 0; f < input->tag_filter_count; f++) {
+        const tagging_tag_filter *filter = &input->tag_filters[f];
+        const char *value = tag_of(fake.keys[index].key_id, filter->key);
+        if (value == NULL || (filter->value_count > 0 && strcmp(value, filter->values[0]) != 0))
+            return false;
+    }
+    return fake.tag_count[index] > 0;
+}
+
+int tagging_get_resources(kms_client *client, const aws_call_ctx *ctx,
+                          const tagging_get_resources_input *input, tagging_resource_page *out,
+                          aws_error *err)
+{
+    (void)client, (void)ctx;
+    pthread_mutex_lock(&fake.lock);
+    int rc = enter(OP_GET_RESOURCES, err);
+    if (rc == 0) {
+        size_t matching[MAX], count = 0;
+        for (size_t i = 0; i < fake.key_count; i++) {
+            if (matches_filters(i, input))
+                matching[count++] = i;
+        }
+        size_t start = page_start(input->pagination_token);
+        size_t end = start + fake.page_size < count ? start + fake.page_size : count;
+        start = start < end ? start : end;
+        out->resources = calloc(end - start + 1, sizeof *out->resources);
+        for (size_t i = start; i < end; i++) {
+            snprintf(out->resources[i - start].arn, sizeof out->resources[0].arn, "%s",
+                     fake.keys[matching[i]].arn);
+            copy_tags(matching[i], &out->resources[i - start].tags);
+        }
+        out->count = end - start;
+        if (end < count || fake.repeat_marker)
+            snprintf(out->next_token, sizeof out->next_token, "%zu", fake.repeat_marker ? 0 : end);
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rc;
+}
+
+void tagging_resource_page_clear(tagging_resource_page *page)
+{
+    for (size_t i = 0; page->resources != NULL && i < page->count; i++)
+        aws_tag_set_clear(&page->resources[i].tags);
+    free(page->resources);
+    *page = (tagging_resource_page){0};
+}
+
 bool deletion_queue_push(deletion_queue *queue, const char *key_id, const char *reason)
 {
     assert_ptr_equal(queue, FAKE_QUEUE);
@@ -386,6 +569,7 @@ static int own_aliases(void *ctx, fleet_alias **aliases, size_t *count)
         bool rotated = i == 0 && fake.rotated_to != NULL && fake.own_reads > 0;
         (*aliases)[i].alias_name = strdup(fake.own[i].alias_name);
         (*aliases)[i].key_id = strdup(rotated ? fake.rotated_to : fake.own[i].key_id);
+        (*aliases)[i].tags = fake.own[i].tags;
     }
     fake.own_reads++;
     *count = fake.own_count;
@@ -405,6 +589,7 @@ static void add_own(const char *alias_name, const char *key_ref)
 {
     fake.own[fake.own_count].alias_name = (char *)alias_name;
     fake.own[fake.own_count].key_id = (char *)key_ref;
+    fake.own[fake.own_count].tags = KEY_TAGS_NONE;
     fake.own_count++;
 }
 
@@ -563,7 +748,8 @@ static void test_dispose_aliases_only_stale_aliases_of_other_servers(void **stat
     assert_int_equal(fake.calls[OP_LIST_KEY_ALIASES], 2); /* read again before each delete */
     assert_int_equal(fake.calls[OP_DELETE], 2);
     assert_int_equal(fake.calls[OP_DESCRIBE], 0);
-    assert_int_equal(stats.calls, 9);
+    assert_int_equal(fake.calls[OP_LIST_TAGS], 2); /* the key's tags, before each delete */
+    assert_int_equal(stats.calls, 11);
     assert_int_equal(stats.aliases_scanned, 9);
     assert_int_equal(stats.disposed, 2);
     assert_null(find_alias(ALIAS(PEER, "stale")));
@@ -711,7 +897,7 @@ static void test_dispose_aliases_partial_listing_disposes_nothing(void **state)
     assert_int_equal(fake.alias_count, 3);
 
     stats = run(fleet_run_dispose_aliases, NOW_S); /* the next period */
-    assert_int_equal(stats.calls, 2 + 3 + 3);
+    assert_int_equal(stats.calls, 2 + 3 + 3 + 3);
     assert_int_equal(fake.alias_count, 0);
     assert_int_equal(fake.pushed_count, 3);
 }
@@ -810,6 +996,247 @@ static void test_dispose_keys_listing_failures_dispose_nothing(void **state)
     assert_true(was_pushed("k-orphan"));
 }
 
+/* ---- tag-based key discovery --------------------------------------------- */
+
+#define NOW_TEXT   "1800000000"
+#define FRESH_TEXT "1799000000" /* 11.6 days before NOW_S */
+#define STALE_TEXT "1798790400" /* 14 days before NOW_S, to the second */
+
+static fleet_run_stats run_tag_mode(void (*task)(const fleet_run_env *, fleet_run_stats *),
+                                    bool tag_mode, fleet_learnt *learnt)
+{
+    fleet_options options = options_for_tests();
+    options.alias_lock = &owner_alias_lock;
+    options.tag_mode = tag_mode;
+    aws_call_ctx call = {.cancelled = &never_cancelled};
+    fleet_run_env env = {.options = &options, .call = &call, .now_s = NOW_S, .learnt = learnt};
+    fleet_run_stats stats = {.task = "test"};
+    task(&env, &stats);
+    return stats;
+}
+
+/* Tag mode: every key we use gets spire-last-update = now and spire-active =
+ * "true" (a new key whose activation failed is marked now); an alias of ours
+ * that is gone is created again on the key our tags keep. */
+static void test_refresh_keeps_our_keys_active_in_tag_mode(void **state)
+{
+    (void)state;
+    add_tagged_key("k-a", ME, "true", STALE_TEXT, NOW_S - 20 * DAY_S);
+    add_tagged_key("k-b", ME, "false", NOW_TEXT, NOW_S - HOUR_S);
+    add_tagged_key("k-c", ME, "true", FRESH_TEXT, NOW_S - 20 * DAY_S);
+    add_alias(ALIAS(ME, "A"), "k-a", NOW_S - DAY_S);
+    add_alias(ALIAS(ME, "B"), "k-b", NOW_S - DAY_S);
+    add_own(ALIAS(ME, "A"), "k-a");
+    add_own(ALIAS(ME, "B"), "k-b");
+    add_own(ALIAS(ME, "C"), "k-c"); /* its alias was deleted */
+
+    fleet_run_stats stats = run_tag_mode(fleet_run_refresh_aliases, true, NULL);
+
+    assert_int_equal(stats.tagged, 3);
+    assert_int_equal(stats.refreshed, 3);
+    assert_int_equal(stats.failures, 1); /* C's DescribeKey: NotFound */
+    assert_int_equal(fake.calls[OP_TAG], 3);
+    assert_int_equal(fake.calls[OP_LIST_TAGS], 0);
+    for (const char *const *key = (const char *const[]){"k-a", "k-b", "k-c", NULL}; *key; key++) {
+        assert_string_equal(tag_of(*key, "spire-last-update"), NOW_TEXT);
+        assert_string_equal(tag_of(*key, "spire-active"), "true");
+    }
+    assert_non_null(find_alias(ALIAS(ME, "C")));
+    assert_string_equal(find_alias(ALIAS(ME, "C"))->target_key_id, "k-c");
+}
+
+/* Alias mode: spire-last-update is refreshed on keys of ours that carry
+ * spire-* tags (and only that tag); a key not known yet is read once and the
+ * owner told; untagged keys cost nothing. A denied ListResourceTags is noted
+ * and not asked again. */
+static void test_refresh_keeps_inherited_tags_fresh_in_alias_mode(void **state)
+{
+    (void)state;
+    add_tagged_key("k-a", ME, "true", STALE_TEXT, NOW_S - 20 * DAY_S);
+    add_tagged_key("k-b", ME, "true", STALE_TEXT, NOW_S - 20 * DAY_S);
+    add_key("k-c", "SPIRE_SERVER_KEY/example_org/C", NOW_S - 20 * DAY_S);
+    add_key("k-d", "SPIRE_SERVER_KEY/example_org/D", NOW_S - 20 * DAY_S);
+    add_alias(ALIAS(ME, "A"), "k-a", NOW_S - DAY_S);
+    add_alias(ALIAS(ME, "B"), "k-b", NOW_S - DAY_S);
+    add_alias(ALIAS(ME, "C"), "k-c", NOW_S - DAY_S);
+    add_alias(ALIAS(ME, "D"), "k-d", NOW_S - DAY_S);
+    add_own(ALIAS(ME, "A"), "k-a");
+    fake.own[0].tags = KEY_TAGS_SPIRE;
+    add_own(ALIAS(ME, "B"), "k-b");
+    fake.own[1].tags = KEY_TAGS_UNKNOWN;
+    add_own(ALIAS(ME, "C"), "k-c");
+    add_own(ALIAS(ME, "D"), "k-d");
+    fake.own[3].tags = KEY_TAGS_UNKNOWN;
+
+    fleet_learnt learnt = {0};
+    fleet_run_stats stats = run_tag_mode(fleet_run_refresh_aliases, false, &learnt);
+
+    assert_int_equal(stats.refreshed, 4);
+    assert_int_equal(stats.tagged, 2);
+    assert_int_equal(fake.calls[OP_LIST_TAGS], 2); /* B and D, not known yet */
+    assert_string_equal(tag_of("k-a", "spire-last-update"), NOW_TEXT);
+    assert_string_equal(tag_of("k-b", "spire-last-update"), NOW_TEXT);
+    assert_null(tag_of("k-d", "spire-last-update"));
+    assert_false(learnt.list_tags_denied);
+
+    memset(fake.calls, 0, sizeof fake.calls);
+    fake.failures_left[OP_LIST_TAGS] = 5;
+    fake.fail_status[OP_LIST_TAGS] = AWS_ERR_ACCESS_DENIED;
+    stats = run_tag_mode(fleet_run_refresh_aliases, false, &learnt);
+    assert_int_equal(fake.calls[OP_LIST_TAGS], 1); /* denied once, then not asked again */
+    assert_true(learnt.list_tags_denied);
+    assert_int_equal(stats.tagged, 1); /* A, known to carry them */
+}
+
+/* Before DeleteAlias: the key's tags are read; a key another server keeps
+ * alive by its tags (or whose spire-last-update is unreadable, or whose tags
+ * cannot be read) keeps its alias; stale tags do not. */
+static void test_dispose_aliases_spares_keys_their_tags_keep_alive(void **state)
+{
+    (void)state;
+    double stale = NOW_S - 20 * DAY_S;
+    add_tagged_key("k-live", PEER, "true", FRESH_TEXT, stale);
+    add_tagged_key("k-dead", PEER, "true", STALE_TEXT, stale);
+    add_tagged_key("k-bad", PEER, "true", "yesterday", stale);
+    add_tagged_key("k-undated-young", PEER, "true", NULL, NOW_S - DAY_S);
+    add_tagged_key("k-inactive", PEER, "false", FRESH_TEXT, stale);
+    add_alias(ALIAS(PEER, "live"), "k-live", stale);
+    add_alias(ALIAS(PEER, "dead"), "k-dead", stale);
+    add_alias(ALIAS(PEER, "bad"), "k-bad", stale);
+    add_alias(ALIAS(PEER, "young"), "k-undated-young", stale);
+    add_alias(ALIAS(PEER, "inactive"), "k-inactive", stale);
+
+    fleet_run_stats stats = run(fleet_run_dispose_aliases, NOW_S);
+
+    assert_int_equal(stats.disposed, 2);
+    assert_int_equal(fake.pushed_count, 2);
+    assert_true(was_pushed("k-dead"));
+    assert_true(was_pushed("k-inactive"));
+    assert_non_null(find_alias(ALIAS(PEER, "live")));
+    assert_non_null(find_alias(ALIAS(PEER, "bad")));
+    assert_non_null(find_alias(ALIAS(PEER, "young")));
+    assert_int_equal(fake.calls[OP_DESCRIBE], 1); /* the undated key's creation date */
+
+    reset_fake(NULL);
+    add_tagged_key("k-dead", PEER, "true", STALE_TEXT, stale);
+    add_alias(ALIAS(PEER, "dead"), "k-dead", stale);
+    fake.failures_left[OP_LIST_TAGS] = 1; /* tags unreadable: the alias stays */
+    stats = run(fleet_run_dispose_aliases, NOW_S);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(fake.calls[OP_DELETE], 0);
+    assert_non_null(find_alias(ALIAS(PEER, "dead")));
+
+    /* alias mode, ListResourceTags denied: the aliases alone decide (noted) */
+    fake.failures_left[OP_LIST_TAGS] = 1;
+    fake.fail_status[OP_LIST_TAGS] = AWS_ERR_ACCESS_DENIED;
+    fleet_learnt learnt = {0};
+    stats = run_tag_mode(fleet_run_dispose_aliases, false, &learnt);
+    assert_true(learnt.list_tags_denied);
+    assert_null(find_alias(ALIAS(PEER, "dead")));
+    assert_true(was_pushed("k-dead"));
+
+    /* tag mode: denied means unreadable, and the alias stays */
+    reset_fake(NULL);
+    add_tagged_key("k-dead", PEER, "true", STALE_TEXT, stale);
+    add_alias(ALIAS(PEER, "dead"), "k-dead", stale);
+    fake.failures_left[OP_LIST_TAGS] = 1;
+    fake.fail_status[OP_LIST_TAGS] = AWS_ERR_ACCESS_DENIED;
+    learnt = (fleet_learnt){0};
+    run_tag_mode(fleet_run_dispose_aliases, true, &learnt);
+    assert_non_null(find_alias(ALIAS(PEER, "dead")));
+    assert_int_equal(fake.pushed_count, 0);
+}
+
+static void add_sweep_fixture(void)
+{
+    double old = NOW_S - 20 * DAY_S;
+    add_tagged_key("k-stale", PEER, "true", STALE_TEXT, old);
+    add_tagged_key("k-fresh", PEER, "true", FRESH_TEXT, old);
+    add_tagged_key("k-undated-old", PEER, "true", NULL, NOW_S - 14 * DAY_S);
+    add_tagged_key("k-undated-young", PEER, "true", NULL, NOW_S - 13 * DAY_S);
+    add_tagged_key("k-malformed", PEER, "true", "2026-01-01", old);
+    add_tagged_key("k-own", ME, "true", STALE_TEXT, old);
+    add_tagged_key("k-fresh-alias", PEER, "true", STALE_TEXT, old);
+    add_alias(ALIAS(PEER, "rolled-back"), "k-fresh-alias", NOW_S - DAY_S);
+    add_tagged_key("k-stale-alias", PEER, "true", STALE_TEXT, old);
+    add_alias(ALIAS(PEER, "dead"), "k-stale-alias", old);
+    kms_key_metadata *pending = NULL;
+    add_tagged_key("k-pending", PEER, "true", STALE_TEXT, old);
+    pending = find_key("k-pending");
+    strcpy(pending->key_state, "PendingDeletion");
+    pending->enabled = false;
+    add_tagged_key("k-td2", PEER, "true", STALE_TEXT, old);
+    set_tag("k-td2", "spire-server-td", "example.org2");
+    add_tagged_key("k-uk", PEER, "true", STALE_TEXT, old);
+    set_tag("k-uk", "spire-server-td", "example.org.uk");
+    add_tagged_key("k-inactive-old", PEER, "false", STALE_TEXT, NOW_S - 48 * HOUR_S);
+    add_tagged_key("k-inactive-young", ME, "false", NOW_TEXT, NOW_S - 47 * HOUR_S);
+    add_tagged_key("k-inactive-pending", PEER, "false", STALE_TEXT, old);
+    pending = find_key("k-inactive-pending");
+    strcpy(pending->key_state, "PendingDeletion");
+    pending->enabled = false;
+    add_tagged_key("k-inactive-aliased", ME, "false", NOW_TEXT, old);
+    add_alias(ALIAS(ME, "x509-CA-A"), "k-inactive-aliased", NOW_S);
+}
+
+/* The tag sweep's cases: stale and undated-old keys of other servers queued;
+ * fresh, undated-young, malformed, own, pending and aliased keys kept; other
+ * trust domains never seen; inactive keys not pending deletion, unaliased and
+ * old enough queued (healing). */
+static void test_tag_sweep_queues_only_dead_servers_keys(void **state)
+{
+    (void)state;
+    add_sweep_fixture();
+
+    fleet_run_stats stats = run_tag_mode(fleet_run_dispose_keys_via_tags, true, NULL);
+
+    assert_int_equal(stats.failures, 0);
+    assert_int_equal(fake.pushed_count, 3);
+    assert_true(was_pushed("arn:aws:kms:us-east-2:111122223333:key/k-stale"));
+    assert_true(was_pushed("arn:aws:kms:us-east-2:111122223333:key/k-undated-old"));
+    assert_true(was_pushed("arn:aws:kms:us-east-2:111122223333:key/k-inactive-old"));
+    assert_int_equal(stats.disposed, 3);
+    /* 9 active keys in our trust domain (pages of 2) and 4 inactive ones */
+    assert_int_equal(fake.calls[OP_GET_RESOURCES], 5 + 2);
+    assert_int_equal(stats.keys_scanned, 9 + 4);
+    /* described: stale, undated x2, fresh-alias, stale-alias, pending; 4 inactive */
+    assert_int_equal(fake.calls[OP_DESCRIBE], 6 + 4);
+    /* aliases read: stale, undated-old, fresh-alias, stale-alias; inactive old, aliased */
+    assert_int_equal(fake.calls[OP_LIST_KEY_ALIASES], 4 + 2);
+    assert_int_equal(fake.calls[OP_TAG] + fake.calls[OP_DELETE] + fake.calls[OP_UPDATE], 0);
+    assert_int_equal(stats.calls, 7 + 10 + 6);
+}
+
+static void test_tag_sweep_judges_nothing_from_a_failed_listing(void **state)
+{
+    (void)state;
+    add_sweep_fixture();
+    fake.failures_left[OP_GET_RESOURCES] = 1;
+    fake.fail_status[OP_GET_RESOURCES] = AWS_ERR_ACCESS_DENIED;
+    fleet_run_stats stats = run_tag_mode(fleet_run_dispose_keys_via_tags, true, NULL);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(fake.calls[OP_DESCRIBE], 0);
+    assert_int_equal(fake.pushed_count, 0);
+
+    fake.passes_left[OP_GET_RESOURCES] = 2; /* the second page comes, the third fails */
+    fake.failures_left[OP_GET_RESOURCES] = 1;
+    stats = run_tag_mode(fleet_run_dispose_keys_via_tags, true, NULL);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(fake.pushed_count, 0);
+
+    fake.repeat_marker = true; /* a token KMS gave before: cut, judged nothing */
+    stats = run_tag_mode(fleet_run_dispose_keys_via_tags, true, NULL);
+    assert_int_equal(stats.failures, 1);
+    assert_int_equal(fake.pushed_count, 0);
+    fake.repeat_marker = false;
+
+    fake.failures_left[OP_LIST_KEY_ALIASES] = 1; /* k-stale's aliases unreadable */
+    stats = run_tag_mode(fleet_run_dispose_keys_via_tags, true, NULL);
+    assert_int_equal(stats.failures, 1);
+    assert_false(was_pushed("arn:aws:kms:us-east-2:111122223333:key/k-stale"));
+    assert_true(was_pushed("arn:aws:kms:us-east-2:111122223333:key/k-undated-old"));
+}
+
 /* ---- the scheduler ------------------------------------------------------- */
 
 static bool wait_for_calls(op operation, unsigned count, int timeout_ms)
@@ -882,6 +1309,23 @@ static void test_each_task_runs_on_its_own_period(void **state)
     assert_true(wait_for_calls(OP_LIST_ALIASES, 3, 5000));
     fleet_stop(tasks);
     assert_int_equal(calls_of(OP_LIST_KEYS) + calls_of(OP_UPDATE), 0);
+}
+
+/* Tag mode: dispose keys is the tag sweep (GetResources), never ListKeys. */
+static void test_tag_mode_runs_the_tag_sweep_instead_of_the_orphan_sweep(void **state)
+{
+    (void)state;
+    add_key_fixture();
+    fleet_options options = options_for_tests();
+    options.tag_mode = true;
+    options.refresh_aliases_interval_ms = HOUR_MS;
+    options.dispose_aliases_interval_ms = HOUR_MS;
+    options.dispose_keys_interval_ms = 20;
+    fleet *tasks = fleet_start(&options);
+    assert_non_null(tasks);
+    assert_true(wait_for_calls(OP_GET_RESOURCES, 4, 5000));
+    fleet_stop(tasks);
+    assert_int_equal(calls_of(OP_LIST_KEYS), 0);
 }
 
 static void test_first_run_waits_one_period(void **state)
@@ -997,12 +1441,19 @@ int main(void)
                                reset_fake),
         cmocka_unit_test_setup(test_dispose_aliases_reads_again_before_deleting, reset_fake),
         cmocka_unit_test_setup(test_sweeps_judge_nothing_from_an_endless_listing, reset_fake),
+        cmocka_unit_test_setup(test_refresh_keeps_our_keys_active_in_tag_mode, reset_fake),
+        cmocka_unit_test_setup(test_refresh_keeps_inherited_tags_fresh_in_alias_mode, reset_fake),
+        cmocka_unit_test_setup(test_dispose_aliases_spares_keys_their_tags_keep_alive, reset_fake),
+        cmocka_unit_test_setup(test_tag_sweep_queues_only_dead_servers_keys, reset_fake),
+        cmocka_unit_test_setup(test_tag_sweep_judges_nothing_from_a_failed_listing, reset_fake),
         cmocka_unit_test_setup(test_dispose_keys_queues_only_orphans_of_our_trust_domain,
                                reset_fake),
         cmocka_unit_test_setup(test_dispose_keys_memo_skips_keys_whose_answer_cannot_change,
                                reset_fake),
         cmocka_unit_test_setup(test_dispose_keys_listing_failures_dispose_nothing, reset_fake),
         cmocka_unit_test_setup(test_each_task_runs_on_its_own_period, reset_fake),
+        cmocka_unit_test_setup(test_tag_mode_runs_the_tag_sweep_instead_of_the_orphan_sweep,
+                               reset_fake),
         cmocka_unit_test_setup(test_first_run_waits_one_period, reset_fake),
         cmocka_unit_test_setup(test_stop_cuts_a_running_task_short, reset_fake),
         cmocka_unit_test_setup(test_stop_while_idle_is_prompt, reset_fake),
