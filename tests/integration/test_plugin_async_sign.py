@@ -86,7 +86,7 @@ def test_throttled_sign_is_retried_after_backoff(start_plugin, kms, tmp_path):
     signed = host.sign_data("x509-CA-A", DIGEST, hash_algorithm="SHA256")
     verify(key.pkix_data, signed.signature, "SHA256")
     assert kms.calls("Sign") == 3
-    [call] = aws_calls(host)
+    [call] = wait_until(lambda: aws_calls(host), what="the Sign's end in the log")
     assert (call["result"], call["attempts"]) == ("OK", "3")
 
 
@@ -98,7 +98,7 @@ def test_retries_end_with_the_error_after_max_attempts(start_plugin, kms, tmp_pa
     assert future.code() == grpc.StatusCode.UNAVAILABLE
     assert "ServiceUnavailableException" in future.details()
     assert kms.calls("Sign") == 3
-    [call] = aws_calls(host)
+    [call] = wait_until(lambda: aws_calls(host), what="the Sign's end in the log")
     assert call["attempts"] == "3"
 
 
@@ -183,5 +183,5 @@ def test_expired_credentials_are_waited_for_off_the_event_thread(start_plugin, k
     signed = host.sign_data("x509-CA-A", DIGEST, hash_algorithm="SHA256")
     verify(key.pkix_data, signed.signature, "SHA256")
     assert kms.calls("container_credentials") > fetched
-    [call] = aws_calls(host)[-1:]
+    [call] = wait_until(lambda: aws_calls(host), what="the Sign's end in the log")
     assert call["result"] == "OK"
