@@ -42,7 +42,7 @@ REPO_DIR = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, BENCH_DIR)
 
 import signdata_setup  # noqa: E402 (needs BENCH_DIR on the path)
-from signdata_setup import SIGNING_KEY, vm_rss_kib  # noqa: E402
+from signdata_setup import SIGNING_KEY, rss_parts_kib, vm_rss_kib  # noqa: E402
 
 DIGEST = bytes.fromhex("1b32c28cb38c05480eccc1bd60ff97029b57a05c96718b96dad7e9d84894f549")
 CONCURRENCY = (1, 16)
@@ -123,10 +123,13 @@ class Bench:
         """VmRSS before and after `calls` SignData at concurrency 16."""
         plugin = self.plugins[label]
         before = vm_rss_kib(plugin.pid)
+        anon_before = rss_parts_kib(plugin.pid).get("RssAnon", 0)
         started = time.monotonic()
         figures = self.plugin_row(label, 0, 16, calls, 0)
         after = vm_rss_kib(plugin.pid)
+        anon_after = rss_parts_kib(plugin.pid).get("RssAnon", 0)
         return {"calls": calls, "rss_before_kib": before, "rss_after_kib": after,
+                "anon_before_kib": anon_before, "anon_after_kib": anon_after,
                 "growth_kib": after - before, "seconds": time.monotonic() - started,
                 "calls_per_s": figures["calls_per_s"], "failures": figures["failures"]}
 
@@ -203,8 +206,14 @@ def print_targets(bench, growths):
     for label in labels:
         g = growths[label]
         print(f"growth run {label or 'plugin'}: VmRSS {g['rss_before_kib'] / 1024:.1f} -> "
-              f"{g['rss_after_kib'] / 1024:.1f} MiB over {g['calls']:,} calls at c=16, "
+              f"{g['rss_after_kib'] / 1024:.1f} MiB (anonymous {g['anon_before_kib'] / 1024:.1f}"
+              f" -> {g['anon_after_kib'] / 1024:.1f}) over {g['calls']:,} calls at c=16, "
               f"{g['calls_per_s']:.0f} calls/s, {g['failures']} failures")
+    for label in labels:
+        parts = bench.plugins[label].rss_parts_after_configure_kib
+        print(f"after Configure {label or 'plugin'}: RssAnon {parts.get('RssAnon', 0) / 1024:.1f}"
+              f" MiB (heap, stacks: ours), RssFile {parts.get('RssFile', 0) / 1024:.1f} MiB "
+              f"(binary and shared libraries), RssShmem {parts.get('RssShmem', 0) / 1024:.1f} MiB")
 
 
 def main():

@@ -46,6 +46,18 @@ def vm_rss_kib(pid):
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def rss_parts_kib(pid):
+    """RssAnon (our heap, stacks, anonymous mappings), RssFile (pages of the
+    binary and the shared libraries) and RssShmem of a process."""
+    parts = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("RssAnon", "RssFile", "RssShmem"):
+                parts[name] = int(value.split()[0])
+    return parts
+
+
 def cpu_seconds(pid):
     """utime + stime of a process (all its threads, exited ones included)."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as f:
@@ -114,6 +126,7 @@ class Plugin:
         self.host = host
         self.workdir = workdir
         self.rss_after_configure_kib = rss_after_configure_kib
+        self.rss_parts_after_configure_kib = {}
 
     @property
     def pid(self):
@@ -161,6 +174,7 @@ class KmsBench:
                        f'key_metadata_file = "{workdir}/server_id"\n\nlog_level = "warn"',
                        trust_domain=TRUST_DOMAIN, timeout=timeout)
         plugin.rss_after_configure_kib = vm_rss_kib(host.pid)
+        plugin.rss_parts_after_configure_kib = rss_parts_kib(host.pid)
         for key_id in SPIRE_KEYS:
             host.generate_key(key_id, "EC_P256", timeout=timeout)
         return plugin

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test, in the order `make test` runs them: style and static checks,
-# bounded fuzz runs of every parser of outside input (5 targets, 12 s each),
+# bounded fuzz runs of every parser of outside input (6 targets, 12 s each),
 # the unit and integration tests on an ASan+UBSan build, SPIRE's KeyManager
 # conformance checks with the plugin under valgrind, then the unit tests
 # (ctest), the emulator's own tests and the integration tests (pytest against
@@ -39,7 +39,8 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON >/dev/n
 cmake --build build -j"$JOBS"
 
 stage "fuzz: every parser of outside input (bounded runs, 12 s each)"
-FUZZ_TARGETS=(fuzz_hcl fuzz_kms_answers fuzz_sts_xml fuzz_credentials_json fuzz_shared_files)
+FUZZ_TARGETS=(fuzz_hcl fuzz_kms_answers fuzz_json_scan fuzz_sts_xml fuzz_credentials_json
+  fuzz_shared_files)
 cmake -S . -B build-fuzz -DFUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_C_COMPILER=clang >/dev/null
 cmake --build build-fuzz -j"$JOBS" --target "${FUZZ_TARGETS[@]}"
 for target in "${FUZZ_TARGETS[@]}"; do

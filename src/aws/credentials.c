@@ -39,6 +39,7 @@ struct aws_credentials_provider {
     bool have_cached;
     aws_credentials cached;
     bool refreshing;
+    bool refresh_requested;  /* aws_credentials_peek handed a refresh to its caller */
     unsigned long attempts;  /* refresh attempts finished */
     int last_rc;             /* result of the last attempt */
     aws_error last_err;      /* its error */
@@ -361,4 +362,33 @@ int aws_credentials_get(aws_credentials_provider *p, const aws_call_ctx *call, a
         *err = p->last_err;
     pthread_mutex_unlock(&p->lock);
     return -1;
+}
+
+int aws_credentials_peek(aws_credentials_provider *p, aws_credentials *out, bool *refresh_due)
+{
+    *refresh_due = false;
+    pthread_mutex_lock(&p->lock);
+    bool needs_refresh = false;
+    int rc = -1;
+    if (usable_now(p, now_s(p), &needs_refresh)) {
+        *out = p->cached;
+        *refresh_due = needs_refresh && !p->refresh_requested;
+        if (*refresh_due)
+            p->refresh_requested = true;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void aws_credentials_refresh_due(aws_credentials_provider *p, const aws_call_ctx *call)
+{
+    pthread_mutex_lock(&p->lock);
+    p->refresh_requested = false;
+    pthread_mutex_unlock(&p->lock);
+    aws_credentials fresh;
+    aws_error err;
+    aws_error_clear(&err);
+    aws_credentials_get(p, call, &fresh, &err); /* a failure is logged by the refresh */
+    aws_credentials_clear(&fresh);
 }

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "aws/aws_error.h"
-#include "aws/kms.h"
+#include "aws/call_ctx.h"
 
 typedef struct {
     char access_key_id[128];
@@ -46,6 +46,18 @@ void aws_credentials_provider_free(aws_credentials_provider *provider);
  * them too. call may be NULL (no deadline). */
 int aws_credentials_get(aws_credentials_provider *provider, const aws_call_ctx *call,
                         aws_credentials *out, aws_error *err);
+
+/* Without ever waiting (for the event thread and the threads that must not
+ * block): 0 with the cached credentials when they can be used now (fresh, or
+ * still valid while a refresh is due or running); -1 when only a blocking
+ * aws_credentials_get can give credentials (none resolved yet, expired).
+ * *refresh_due is set, for one caller at a time, when the credentials are
+ * within the refresh window and nobody refreshes them: that caller then runs
+ * aws_credentials_refresh_due on a thread that may block. */
+int aws_credentials_peek(aws_credentials_provider *provider, aws_credentials *out,
+                         bool *refresh_due);
+/* The refresh aws_credentials_peek asked for (blocks; bounded by call). */
+void aws_credentials_refresh_due(aws_credentials_provider *provider, const aws_call_ctx *call);
 
 /* Wipes secrets from memory. */
 void aws_credentials_clear(aws_credentials *credentials);

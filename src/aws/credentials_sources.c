@@ -158,15 +158,16 @@ static int sts_exchange(const aws_cred_fetch_ctx *ctx, const aws_http_request *r
 static int sts_post(const aws_cred_fetch_ctx *ctx, const aws_cred_plan *plan, const form *body,
                     const aws_credentials *signer, aws_credentials *out, aws_error *err)
 {
-    char base[512], url[600], scope[128];
+    char base[512], url[600];
+    aws_sigv4_scope scope;
     const char *region = sts_region(plan);
     if (aws_endpoint_resolve("sts", region, ctx->sts_endpoint, ctx->use_fips_endpoint, base,
-                             sizeof base) != 0) {
+                             sizeof base) != 0 ||
+        aws_sigv4_scope_init(&scope, region, "sts") != 0) {
         aws_error_set(err, AWS_ERR_CREDENTIALS, "no STS endpoint for region \"%s\"", region);
         return -1;
     }
     snprintf(url, sizeof url, "%s/", base);
-    snprintf(scope, sizeof scope, "aws:amz:%s:sts", region);
     const char *headers[] = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8",
                              NULL};
     aws_http_request request = {.method = "POST",
@@ -174,7 +175,7 @@ static int sts_post(const aws_cred_fetch_ctx *ctx, const aws_cred_plan *plan, co
                                 .headers = headers,
                                 .body = body->text,
                                 .body_len = body->len,
-                                .sigv4_scope = signer != NULL ? scope : NULL,
+                                .sigv4_scope = signer != NULL ? &scope : NULL,
                                 .credentials = signer};
     aws_http_response response;
     if (sts_exchange(ctx, &request, &response, err) != 0)

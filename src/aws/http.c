@@ -1,56 +1,28 @@
-/* HTTPS on libcurl for the AWS layer: a fixed pool of easy handles, each
- * keeping its keep-alive connection between requests, shared by all threads
- * (take/return under a mutex and condition variable). TLS verification is
- * always on; proxies come from the standard environment variables, which
- * libcurl reads itself; SigV4 signing is ours (sigv4.h: curl's own signer
- * cost more CPU than everything else in a SignData together), on the
- * skew-corrected clock (clock.h). Secrets do not outlive the exchange: curl
- * frees through the wiping allocator (common/secrets.h), our header lines
- * and response bodies are wiped before they are freed. */
+/* The HTTP layer's API (http.h), run on the callers' threads: an exchange's
+ * header lines are written and signed here (SigV4 is ours, sigv4.h: curl's
+ * own signer cost more CPU than everything else in a SignData together), on
+ * the skew-corrected clock (clock.h), then the exchange goes to the event
+ * thread (http_loop.c). The synchronous aws_http_perform waits for it; the
+ * helper thread runs the blocking steps of asynchronous calls. Secrets do not
+ * outlive the exchange: curl frees through the wiping allocator
+ * (common/secrets.h), and our header lines and response bodies are wiped
+ * before they are freed. */
 #include "aws/http.h"
 
 #include <curl/curl.h>
-#include <openssl/crypto.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "aws/clock.h"
-#include "aws/sigv4.h"
+#include "aws/http_internal.h"
 #include "common/secrets.h"
 
 #define DEFAULT_POOL_SIZE          8
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_REQUEST_TIMEOUT_MS 15000
 #define MAX_REQUEST_HEADERS        16
-#define MAX_RESPONSE_BYTES         (8u * 1024u * 1024u)
-
-struct aws_http {
-    size_t pool_size;
-    int connect_timeout_ms;
-    int request_timeout_ms;
-    char *ca_bundle;
-    pthread_mutex_t lock;
-    pthread_cond_t handle_returned;
-    CURL **idle;       /* stack of idle handles */
-    size_t idle_count; /* handles on the stack */
-    size_t created;    /* handles created so far (<= pool_size) */
-    atomic_long requests;
-    atomic_long connects;
-    aws_sigv4_cache sigv4;
-};
-
-typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
-    bool too_large;
-} body_buffer;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_OK;
@@ -70,6 +42,23 @@ int64_t aws_monotonic_ms(void)
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
+/* --- lifetime ------------------------------------------------------------------------ */
+
+static int copy_options(aws_http *http, const aws_http_options *options)
+{
+    http->pool_size = options && options->pool_size ? options->pool_size : DEFAULT_POOL_SIZE;
+    http->connect_timeout_ms = options && options->connect_timeout_ms > 0
+                                   ? options->connect_timeout_ms
+                                   : DEFAULT_CONNECT_TIMEOUT_MS;
+    http->request_timeout_ms = options && options->request_timeout_ms > 0
+                                   ? options->request_timeout_ms
+                                   : DEFAULT_REQUEST_TIMEOUT_MS;
+    if (options && options->ca_bundle && options->ca_bundle[0] &&
+        (http->ca_bundle = strdup(options->ca_bundle)) == NULL)
+        return -1;
+    return 0;
+}
+
 aws_http *aws_http_new(const aws_http_options *options)
 {
     pthread_once(&curl_once, curl_global_setup);
@@ -78,39 +67,46 @@ aws_http *aws_http_new(const aws_http_options *options)
     aws_http *http = calloc(1, sizeof *http);
     if (http == NULL)
         return NULL;
-    http->pool_size = options && options->pool_size ? options->pool_size : DEFAULT_POOL_SIZE;
-    http->connect_timeout_ms = options && options->connect_timeout_ms > 0
-                                   ? options->connect_timeout_ms
-                                   : DEFAULT_CONNECT_TIMEOUT_MS;
-    http->request_timeout_ms = options && options->request_timeout_ms > 0
-                                   ? options->request_timeout_ms
-                                   : DEFAULT_REQUEST_TIMEOUT_MS;
-    if (options && options->ca_bundle && options->ca_bundle[0])
-        http->ca_bundle = strdup(options->ca_bundle);
-    http->idle = calloc(http->pool_size, sizeof *http->idle);
-    if (http->idle == NULL ||
-        (options && options->ca_bundle && options->ca_bundle[0] && http->ca_bundle == NULL)) {
-        free(http->idle);
+    http->wake_fd = -1;
+    pthread_mutex_init(&http->lock, NULL);
+    pthread_mutex_init(&http->helper_lock, NULL);
+    pthread_cond_init(&http->helper_wake, NULL);
+    aws_sigv4_cache_init(&http->sigv4);
+    if (copy_options(http, options) != 0 || http_loop_start(http) != 0) {
+        http_loop_free(http);
+        aws_sigv4_cache_destroy(&http->sigv4);
+        pthread_cond_destroy(&http->helper_wake);
+        pthread_mutex_destroy(&http->helper_lock);
+        pthread_mutex_destroy(&http->lock);
         free(http->ca_bundle);
         free(http);
         return NULL;
     }
-    pthread_mutex_init(&http->lock, NULL);
-    pthread_cond_init(&http->handle_returned, NULL);
-    aws_sigv4_cache_init(&http->sigv4);
     return http;
+}
+
+static void helper_stop(aws_http *http)
+{
+    pthread_mutex_lock(&http->helper_lock);
+    http->helper_stopping = true;
+    bool started = http->helper_started;
+    pthread_cond_signal(&http->helper_wake);
+    pthread_mutex_unlock(&http->helper_lock);
+    if (started)
+        pthread_join(http->helper, NULL);
 }
 
 void aws_http_free(aws_http *http)
 {
     if (http == NULL)
         return;
-    for (size_t i = 0; i < http->idle_count; i++)
-        curl_easy_cleanup(http->idle[i]);
-    pthread_cond_destroy(&http->handle_returned);
-    pthread_mutex_destroy(&http->lock);
+    helper_stop(http); /* its queued jobs still use the event thread */
+    http_loop_stop(http);
+    http_loop_free(http);
     aws_sigv4_cache_destroy(&http->sigv4);
-    free(http->idle);
+    pthread_cond_destroy(&http->helper_wake);
+    pthread_mutex_destroy(&http->helper_lock);
+    pthread_mutex_destroy(&http->lock);
     free(http->ca_bundle);
     free(http);
 }
@@ -119,119 +115,12 @@ long aws_http_requests_made(aws_http *http) { return atomic_load(&http->requests
 
 long aws_http_connections_opened(aws_http *http) { return atomic_load(&http->connects); }
 
-/* Takes an idle handle (or creates one while the pool is not full); waits for
- * one to be returned otherwise. */
-static CURL *take_handle(aws_http *http)
+bool aws_http_on_event_thread(const aws_http *http)
 {
-    CURL *curl = NULL;
-    pthread_mutex_lock(&http->lock);
-    for (;;) {
-        if (http->idle_count > 0) {
-            curl = http->idle[--http->idle_count];
-            break;
-        }
-        if (http->created < http->pool_size) {
-            curl = curl_easy_init();
-            if (curl != NULL)
-                http->created++;
-            break;
-        }
-        pthread_cond_wait(&http->handle_returned, &http->lock);
-    }
-    pthread_mutex_unlock(&http->lock);
-    return curl;
+    return pthread_equal(pthread_self(), http->thread) != 0;
 }
 
-static void return_handle(aws_http *http, CURL *curl)
-{
-    pthread_mutex_lock(&http->lock);
-    http->idle[http->idle_count++] = curl;
-    pthread_cond_signal(&http->handle_returned);
-    pthread_mutex_unlock(&http->lock);
-}
-
-/* Frees a handle instead of keeping it (its buffers held secrets; curl frees
- * through secret_free) and lets a new one be created in its place. */
-static void discard_handle(aws_http *http, CURL *curl)
-{
-    curl_easy_cleanup(curl);
-    pthread_mutex_lock(&http->lock);
-    http->created--;
-    pthread_cond_signal(&http->handle_returned);
-    pthread_mutex_unlock(&http->lock);
-}
-
-static size_t on_body(char *data, size_t size, size_t count, void *user)
-{
-    body_buffer *buffer = user;
-    size_t n = size * count;
-    if (buffer->len + n > MAX_RESPONSE_BYTES) {
-        buffer->too_large = true;
-        return 0;
-    }
-    if (buffer->len + n + 1 > buffer->cap) {
-        size_t cap = buffer->cap ? buffer->cap : 1024;
-        while (cap < buffer->len + n + 1)
-            cap *= 2;
-        char *grown = secret_realloc(buffer->data, cap); /* the old block may hold credentials */
-        if (grown == NULL)
-            return 0;
-        buffer->data = grown;
-        buffer->cap = cap;
-    }
-    memcpy(buffer->data + buffer->len, data, n);
-    buffer->len += n;
-    buffer->data[buffer->len] = '\0';
-    return n;
-}
-
-/* Copies the value of header line (name_len bytes of name and colon first),
- * blanks and line break trimmed, cut to out_size. */
-static void header_value(const char *line, size_t n, size_t name_len, char *out, size_t out_size)
-{
-    const char *value = line + name_len;
-    size_t value_len = n - name_len;
-    while (value_len > 0 && (*value == ' ' || *value == '\t')) {
-        value++;
-        value_len--;
-    }
-    while (value_len > 0 && (value[value_len - 1] == '\r' || value[value_len - 1] == '\n' ||
-                             value[value_len - 1] == ' '))
-        value_len--;
-    if (value_len >= out_size)
-        value_len = out_size - 1;
-    memcpy(out, value, value_len);
-    out[value_len] = '\0';
-}
-
-static bool header_is(const char *line, size_t n, const char *name)
-{
-    size_t name_len = strlen(name);
-    return n > name_len && strncasecmp(line, name, name_len) == 0;
-}
-
-/* Keeps x-amzn-RequestId (or x-amz-request-id), and the Date with the host
- * time it arrived at (clock skew, clock.h), from the response headers. */
-static size_t on_header(char *line, size_t size, size_t count, void *user)
-{
-    aws_http_response *response = user;
-    size_t n = size * count;
-    static const char *const names[] = {"x-amzn-requestid:", "x-amz-request-id:"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (header_is(line, n, names[i]))
-            header_value(line, n, strlen(names[i]), response->request_id,
-                         sizeof response->request_id);
-    }
-    if (header_is(line, n, "date:")) {
-        char date[64];
-        header_value(line, n, strlen("date:"), date, sizeof date);
-        if (aws_clock_parse_http_date(date, &response->server_date) == 0)
-            response->host_time = (int64_t)time(NULL);
-        else
-            response->server_date = 0;
-    }
-    return n;
-}
+/* --- preparing an exchange ---------------------------------------------------------------- */
 
 /* Time allowed for this exchange: the request timeout, cut to the deadline.
  * Returns 0 when the deadline has passed. */
@@ -248,33 +137,39 @@ static long effective_timeout_ms(const aws_http *http, const aws_http_request *r
     return timeout;
 }
 
-/* Appends lines to *list; false when out of memory. */
-static bool append_lines(struct curl_slist **list, const char *const *lines)
+void http_free_header_block(http_exchange *exchange)
 {
-    for (const char *const *line = lines; *line != NULL; line++) {
-        struct curl_slist *next = curl_slist_append(*list, *line);
-        if (next == NULL)
-            return false;
-        *list = next;
-    }
-    return true;
+    if (exchange->headers == NULL)
+        return;
+    secret_wipe(exchange->headers, exchange->headers_size);
+    free(exchange->headers);
+    exchange->headers = NULL;
+    exchange->headers_size = 0;
 }
 
-/* The "X-Amz-Security-Token: ..." line, or NULL (none, or out of memory:
- * *failed tells). The caller wipes and frees it. */
-static char *token_line(const aws_http_request *request, bool *failed)
+/* Copies lines into one block of curl_slist nodes followed by the text, which
+ * curl reads as CURLOPT_HTTPHEADER and we wipe and free whole. */
+static int make_header_block(http_exchange *exchange, const char *const *lines, size_t count)
 {
-    *failed = false;
-    if (request->sigv4_scope == NULL || request->credentials == NULL ||
-        request->credentials->session_token[0] == '\0')
-        return NULL;
-    size_t len = strlen(request->credentials->session_token) + 32;
-    char *line = malloc(len);
-    if (line == NULL)
-        *failed = true;
-    else
-        snprintf(line, len, "X-Amz-Security-Token: %s", request->credentials->session_token);
-    return line;
+    if (count == 0)
+        return 0;
+    size_t size = count * sizeof(struct curl_slist);
+    for (size_t i = 0; i < count; i++)
+        size += strlen(lines[i]) + 1;
+    struct curl_slist *nodes = malloc(size);
+    if (nodes == NULL)
+        return -1;
+    char *text = (char *)(nodes + count);
+    for (size_t i = 0; i < count; i++) {
+        size_t len = strlen(lines[i]) + 1;
+        memcpy(text, lines[i], len);
+        nodes[i].data = text;
+        nodes[i].next = i + 1 < count ? &nodes[i + 1] : NULL;
+        text += len;
+    }
+    exchange->headers = nodes;
+    exchange->headers_size = size;
+    return 0;
 }
 
 static int sign(aws_http *http, const aws_http_request *request, const char *const *lines,
@@ -292,24 +187,15 @@ static int sign(aws_http *http, const aws_http_request *request, const char *con
     return aws_sigv4_sign(&http->sigv4, &input, out);
 }
 
-/* Frees a header list after wiping every line: the session token and the
- * container's Authorization header are among them. */
-static void free_header_lines(struct curl_slist *list)
-{
-    for (struct curl_slist *item = list; item != NULL; item = item->next)
-        secret_wipe(item->data, strlen(item->data));
-    curl_slist_free_all(list);
-}
-
 /* The caller's headers, the session token and, when signing, the SigV4
- * lines (Host, X-Amz-Date, Authorization); *out is NULL when there are none.
+ * lines (Host, X-Amz-Date, Authorization), in the exchange's header block.
  * Returns 0, or -1 with err set. */
 static int build_headers(aws_http *http, const aws_http_request *request, int64_t clock_offset,
-                         struct curl_slist **out, aws_error *err)
+                         http_exchange *exchange, aws_error *err)
 {
-    /* No "Expect:" removal line here: it would be signed but never sent.
+    /* No "Expect:" removal line here: it would be a signed header never sent.
      * Bodies stay far below curl's 100-continue threshold. */
-    const char *lines[MAX_REQUEST_HEADERS + 2];
+    const char *lines[MAX_REQUEST_HEADERS + 5];
     size_t count = 0;
     for (const char *const *h = request->headers; h != NULL && *h != NULL; h++) {
         if (count == MAX_REQUEST_HEADERS) {
@@ -318,161 +204,123 @@ static int build_headers(aws_http *http, const aws_http_request *request, int64_
         }
         lines[count++] = *h;
     }
-    bool failed;
-    char *token = token_line(request, &failed);
-    if (token != NULL)
-        lines[count++] = token;
-    lines[count] = NULL;
     bool signing = request->sigv4_scope != NULL && request->credentials != NULL;
+    char token[sizeof request->credentials->session_token + 32];
+    if (signing && request->credentials->session_token[0] != '\0') {
+        snprintf(token, sizeof token, "X-Amz-Security-Token: %s",
+                 request->credentials->session_token);
+        lines[count++] = token;
+    }
+    lines[count] = NULL;
     aws_sigv4_headers signature;
-    struct curl_slist *list = NULL;
-    int rc = failed ? -1 : 0;
-    if (rc == 0 && signing && sign(http, request, lines, clock_offset, &signature) != 0) {
+    int rc = 0;
+    if (signing && sign(http, request, lines, clock_offset, &signature) != 0) {
         aws_error_set(err, AWS_ERR_INTERNAL, "cannot sign the request (SigV4)");
         rc = -1;
-    } else if (rc == 0) {
-        const char *signature_lines[] = {signature.host, signature.date, signature.authorization,
-                                         NULL};
-        if (!append_lines(&list, lines) || (signing && !append_lines(&list, signature_lines)))
-            rc = -1;
-        if (rc != 0)
+    } else {
+        if (signing) {
+            lines[count++] = signature.host;
+            lines[count++] = signature.date;
+            lines[count++] = signature.authorization;
+        }
+        if (make_header_block(exchange, lines, count) != 0) {
             aws_error_set(err, AWS_ERR_INTERNAL, "out of memory building HTTP headers");
+            rc = -1;
+        }
     }
-    if (failed)
-        aws_error_set(err, AWS_ERR_INTERNAL, "out of memory building HTTP headers");
-    if (token != NULL) {
-        OPENSSL_cleanse(token, strlen(token));
-        free(token);
-    }
-    if (rc != 0)
-        free_header_lines(list);
-    *out = rc == 0 ? list : NULL;
+    if (signing && request->credentials->session_token[0] != '\0')
+        secret_wipe(token, sizeof token);
     return rc;
 }
 
-static void set_method_and_body(CURL *curl, const aws_http_request *request)
+int aws_http_start(aws_http *http, const aws_http_request *request, aws_http_done_fn done,
+                   void *user, aws_error *err)
 {
-    const char *method = request->method ? request->method : "GET";
-    if (strcmp(method, "GET") == 0 && request->body == NULL) {
-        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-        return;
+    aws_error scratch;
+    if (err == NULL)
+        err = &scratch;
+    long timeout_ms = effective_timeout_ms(http, request);
+    if (timeout_ms <= 0) {
+        aws_error_set(err, AWS_ERR_TIMEOUT, "deadline exceeded before the HTTP request");
+        return -1;
     }
-    curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request->body ? request->body : "");
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t)(request->body ? request->body_len : 0));
-    if (strcmp(method, "POST") != 0)
-        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-}
-
-/* curl's progress callback: a non-zero answer aborts the transfer, so a
- * cancelled call (shutdown, client gone) stops waiting on the network. */
-static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
-{
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    const atomic_bool *cancelled = user;
-    return cancelled != NULL && atomic_load(cancelled) ? 1 : 0;
-}
-
-static void configure(aws_http *http, CURL *curl, const aws_http_request *request,
-                      struct curl_slist *headers, long timeout_ms, char *errbuf)
-{
-    curl_easy_setopt(curl, CURLOPT_URL, request->url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_VERBOSE, 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (http->ca_bundle != NULL)
-        curl_easy_setopt(curl, CURLOPT_CAINFO, http->ca_bundle);
-    curl_easy_setopt(
-        curl, CURLOPT_CONNECTTIMEOUT_MS,
-        (long)(http->connect_timeout_ms < timeout_ms ? http->connect_timeout_ms : timeout_ms));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (request->cancelled != NULL) {
-        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)request->cancelled);
+    http_exchange *exchange = calloc(1, sizeof *exchange);
+    if (exchange == NULL) {
+        aws_error_set(err, AWS_ERR_INTERNAL, "out of memory");
+        return -1;
     }
-    set_method_and_body(curl, request);
+    exchange->response.clock_offset = aws_clock_offset();
+    if (build_headers(http, request, exchange->response.clock_offset, exchange, err) != 0) {
+        free(exchange);
+        return -1;
+    }
+    exchange->method = request->method;
+    exchange->url = request->url;
+    exchange->body = request->body;
+    exchange->body_len = request->body ? request->body_len : 0;
+    exchange->timeout_ms = timeout_ms;
+    exchange->cancelled = request->cancelled;
+    exchange->carries_secrets = request->carries_secrets;
+    exchange->done = done;
+    exchange->user = user;
+    if (http_loop_submit(http, exchange, NULL) != 0) {
+        http_free_header_block(exchange);
+        free(exchange);
+        aws_error_set(err, AWS_ERR_CANCELLED, "the HTTP client is shutting down");
+        return -1;
+    }
+    return 0;
 }
 
-static void report_curl_failure(CURLcode code, const char *errbuf, const body_buffer *body,
-                                aws_error *err)
+/* --- the synchronous exchange ------------------------------------------------------------ */
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t finished;
+    bool done;
+    int rc;
+    aws_http_response response;
+    aws_error err;
+} sync_wait;
+
+static void wake_waiter(void *user, int rc, aws_http_response *response, const aws_error *err)
 {
-    const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(code);
-    if (body->too_large)
-        aws_error_set(err, AWS_ERR_BAD_RESPONSE, "HTTP response larger than %u bytes",
-                      MAX_RESPONSE_BYTES);
-    else if (code == CURLE_ABORTED_BY_CALLBACK)
-        aws_error_set(err, AWS_ERR_CANCELLED, "the call was cancelled");
-    else if (code == CURLE_OPERATION_TIMEDOUT)
-        aws_error_set(err, AWS_ERR_TIMEOUT, "HTTP request timed out: %s", detail);
-    else
-        aws_error_set(err, AWS_ERR_TRANSPORT, "HTTP request failed: %s", detail);
+    sync_wait *wait = user;
+    pthread_mutex_lock(&wait->lock);
+    wait->rc = rc;
+    wait->response = *response;
+    wait->err = *err;
+    wait->done = true;
+    pthread_cond_signal(&wait->finished);
+    pthread_mutex_unlock(&wait->lock);
 }
 
 int aws_http_perform(aws_http *http, const aws_http_request *request, aws_http_response *response,
                      aws_error *err)
 {
     memset(response, 0, sizeof *response);
-    long timeout_ms = effective_timeout_ms(http, request);
-    if (timeout_ms <= 0) {
-        aws_error_set(err, AWS_ERR_TIMEOUT, "deadline exceeded before the HTTP request");
+    if (aws_http_on_event_thread(http)) {
+        aws_error_set(err, AWS_ERR_INTERNAL,
+                      "a synchronous HTTP exchange on the HTTP event thread would never end");
         return -1;
     }
-    struct curl_slist *headers = NULL;
-    response->clock_offset = aws_clock_offset();
-    if (build_headers(http, request, response->clock_offset, &headers, err) != 0)
-        return -1;
-    CURL *curl = take_handle(http);
-    if (curl == NULL) {
-        free_header_lines(headers);
-        aws_error_set(err, AWS_ERR_INTERNAL, "cannot create a curl handle");
-        return -1;
+    sync_wait wait = {.done = false};
+    pthread_mutex_init(&wait.lock, NULL);
+    pthread_cond_init(&wait.finished, NULL);
+    int rc = aws_http_start(http, request, wake_waiter, &wait, err);
+    if (rc == 0) {
+        pthread_mutex_lock(&wait.lock);
+        while (!wait.done)
+            pthread_cond_wait(&wait.finished, &wait.lock);
+        pthread_mutex_unlock(&wait.lock);
+        rc = wait.rc;
+        *response = wait.response;
+        if (rc != 0 && err != NULL)
+            *err = wait.err;
     }
-    /* Reset keeps the handle's connection cache: that is the keep-alive. */
-    curl_easy_reset(curl);
-    char errbuf[CURL_ERROR_SIZE] = "";
-    body_buffer body = {0};
-    configure(http, curl, request, headers, timeout_ms, errbuf);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, response);
-    CURLcode code = curl_easy_perform(curl);
-    long connects = 0;
-    curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response->status);
-    /* The header list (session token included) is freed below. */
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
-    if (request->carries_secrets)
-        discard_handle(http, curl);
-    else
-        return_handle(http, curl);
-    free_header_lines(headers);
-    atomic_fetch_add(&http->requests, 1);
-    atomic_fetch_add(&http->connects, connects);
-    response->new_connections = connects;
-    if (code != CURLE_OK) {
-        report_curl_failure(code, errbuf, &body, err);
-        secret_wipe(body.data, body.len);
-        free(body.data);
-        response->body = NULL;
-        response->status = 0;
-        return -1;
-    }
-    response->body = body.data ? body.data : calloc(1, 1);
-    response->body_len = body.len;
-    if (response->body == NULL) {
-        aws_error_set(err, AWS_ERR_INTERNAL, "out of memory reading the HTTP response");
-        return -1;
-    }
-    return 0;
+    pthread_cond_destroy(&wait.finished);
+    pthread_mutex_destroy(&wait.lock);
+    return rc;
 }
 
 void aws_http_response_clear(aws_http_response *response)
@@ -482,4 +330,77 @@ void aws_http_response_clear(aws_http_response *response)
     secret_wipe(response->body, response->body_len);
     free(response->body);
     memset(response, 0, sizeof *response);
+}
+
+/* --- timers and the helper thread ----------------------------------------------------------- */
+
+int aws_http_after(aws_http *http, int64_t delay_ms, const atomic_bool *cancelled,
+                   aws_http_timer_fn fn, void *user)
+{
+    http_timer *timer = calloc(1, sizeof *timer);
+    if (timer == NULL)
+        return -1;
+    timer->due_ms = aws_monotonic_ms() + (delay_ms > 0 ? delay_ms : 0);
+    timer->cancelled = cancelled;
+    timer->fn = fn;
+    timer->user = user;
+    if (http_loop_submit(http, NULL, timer) != 0) {
+        free(timer);
+        return -1;
+    }
+    return 0;
+}
+
+static void *helper_main(void *arg)
+{
+    aws_http *http = arg;
+    pthread_mutex_lock(&http->helper_lock);
+    for (;;) {
+        while (http->jobs == NULL && !http->helper_stopping)
+            pthread_cond_wait(&http->helper_wake, &http->helper_lock);
+        http_job *job = http->jobs;
+        if (job == NULL)
+            break; /* stopping, and every queued job has run */
+        http->jobs = job->next;
+        if (http->jobs == NULL)
+            http->jobs_tail = NULL;
+        pthread_mutex_unlock(&http->helper_lock);
+        job->fn(job->user);
+        free(job);
+        pthread_mutex_lock(&http->helper_lock);
+    }
+    pthread_mutex_unlock(&http->helper_lock);
+    secret_scrub_stack(); /* credential refreshes ran here */
+    return NULL;
+}
+
+int aws_http_run_blocking(aws_http *http, void (*fn)(void *user), void *user)
+{
+    http_job *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return -1;
+    job->fn = fn;
+    job->user = user;
+    int rc = 0;
+    pthread_mutex_lock(&http->helper_lock);
+    if (http->helper_stopping) {
+        rc = -1;
+    } else if (!http->helper_started) {
+        if (pthread_create(&http->helper, NULL, helper_main, http) == 0)
+            http->helper_started = true;
+        else
+            rc = -1;
+    }
+    if (rc == 0) {
+        if (http->jobs_tail != NULL)
+            http->jobs_tail->next = job;
+        else
+            http->jobs = job;
+        http->jobs_tail = job;
+        pthread_cond_signal(&http->helper_wake);
+    }
+    pthread_mutex_unlock(&http->helper_lock);
+    if (rc != 0)
+        free(job);
+    return rc;
 }

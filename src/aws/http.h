@@ -1,6 +1,12 @@
-/* HTTPS for the AWS layer on libcurl: a pool of keep-alive handles shared by
- * all threads, TLS verification, proxies from the environment, timeouts, and
- * optional SigV4 signing (sigv4.h). */
+/* HTTPS for the AWS layer on libcurl's multi interface. Each aws_http owns
+ * one event thread that drives every one of its exchanges (keep-alive
+ * connections and TLS sessions shared by all of them), its timers, and a
+ * helper thread for the blocking steps of asynchronous calls. Exchanges are
+ * prepared (headers, SigV4 signature) on the caller's thread and then run on
+ * the event thread: asynchronously (aws_http_start: a callback on the event
+ * thread) or synchronously (aws_http_perform: the caller waits). TLS
+ * verification is always on; proxies come from the standard environment
+ * variables. */
 #ifndef KM_AWS_HTTP_H
 #define KM_AWS_HTTP_H
 
@@ -11,11 +17,12 @@
 
 #include "aws/aws_error.h"
 #include "aws/credentials.h"
+#include "aws/sigv4.h"
 
 typedef struct aws_http aws_http;
 
 typedef struct {
-    size_t pool_size;       /* handles kept alive; 0: default (8) */
+    size_t pool_size;       /* connections kept alive (and at most per host); 0: default (8) */
     int connect_timeout_ms; /* 0: default (5000) */
     int request_timeout_ms; /* 0: default (15000) */
     const char *ca_bundle;  /* extra CA file, or NULL for the system store */
@@ -27,7 +34,7 @@ typedef struct {
     const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
     const char *body;           /* may be NULL */
     size_t body_len;
-    const char *sigv4_scope;            /* e.g. "aws:amz:us-east-2:kms"; NULL: unsigned */
+    const aws_sigv4_scope *sigv4_scope; /* NULL: unsigned */
     const aws_credentials *credentials; /* required when sigv4_scope is set */
     int64_t deadline_ms;                /* CLOCK_MONOTONIC ms; 0: options' timeout only */
     int timeout_ms;                     /* 0: options' request timeout */
@@ -47,14 +54,49 @@ typedef struct {
     int64_t clock_offset; /* the aws_clock_offset() the request was signed with */
 } aws_http_response;
 
+/* Starts the event thread; NULL when libcurl or a thread cannot be set up. */
 aws_http *aws_http_new(const aws_http_options *options);
+/* Runs the helper's queued work, ends every exchange and timer still pending
+ * (as cancelled), stops the threads and frees. Not from the event thread. */
 void aws_http_free(aws_http *http);
 
 /* Performs one HTTP exchange (no retries), signed on the skew-corrected clock
- * (clock.h). Returns 0 when an HTTP answer of any status arrived; -1 with err
- * (AWS_ERR_TRANSPORT or AWS_ERR_TIMEOUT) otherwise. */
+ * (clock.h), and waits for it. Returns 0 when an HTTP answer of any status
+ * arrived; -1 with err (AWS_ERR_TRANSPORT, AWS_ERR_TIMEOUT, AWS_ERR_CANCELLED,
+ * AWS_ERR_INTERNAL) otherwise. Refused on the event thread, which would wait
+ * for itself. */
 int aws_http_perform(aws_http *http, const aws_http_request *request, aws_http_response *response,
                      aws_error *err);
+
+/* The end of an exchange started with aws_http_start, on the event thread:
+ * rc 0 with an HTTP answer of any status, or -1 with err. response is the
+ * callee's: it keeps the body (and clears it later) or clears it now. */
+typedef void (*aws_http_done_fn)(void *user, int rc, aws_http_response *response,
+                                 const aws_error *err);
+
+/* Prepares the exchange here (headers and signature: request->credentials may
+ * be wiped when this returns) and hands it to the event thread. Returns 0 when
+ * done will run exactly once, on the event thread (possibly before this
+ * returns); request->url and request->body must stay valid until then. -1 with
+ * err when nothing was started (deadline passed, cannot sign, stopping). */
+int aws_http_start(aws_http *http, const aws_http_request *request, aws_http_done_fn done,
+                   void *user, aws_error *err);
+
+/* fn(user, false) on the event thread after delay_ms, or fn(user, true) as
+ * soon as *cancelled (may be NULL) is seen set, or when aws_http_free ends
+ * the timer. Returns 0, or -1 when stopping or out of memory (fn never runs). */
+typedef void (*aws_http_timer_fn)(void *user, bool cancelled);
+int aws_http_after(aws_http *http, int64_t delay_ms, const atomic_bool *cancelled,
+                   aws_http_timer_fn fn, void *user);
+
+/* Runs fn(user) on the helper thread, which may block (a credential refresh,
+ * a synchronous call); jobs run one at a time, in order. The thread starts on
+ * first use. Returns 0, or -1 when stopping or out of memory (fn never runs). */
+int aws_http_run_blocking(aws_http *http, void (*fn)(void *user), void *user);
+
+/* Whether the calling thread is http's event thread. */
+bool aws_http_on_event_thread(const aws_http *http);
+
 /* Wipes and frees the body (it may carry credentials). */
 void aws_http_response_clear(aws_http_response *response);
 

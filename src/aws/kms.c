@@ -23,23 +23,7 @@
 #include "aws/sdk_env.h"
 #include "common/log.h"
 
-#define JSON_CONTENT_TYPE  "Content-Type: application/x-amz-json-1.1"
 #define QUERY_CONTENT_TYPE "Content-Type: application/x-www-form-urlencoded; charset=utf-8"
-#define USER_AGENT         "User-Agent: spire-aws-kms/" KM_VERSION
-
-struct kms_client {
-    char endpoint[512];
-    char sts_endpoint[512];
-    char tagging_endpoint[512];
-    char kms_scope[96];
-    char sts_scope[96];
-    char tagging_scope[96];
-    aws_sdk_settings settings; /* region, CA bundle, max attempts and where they came from */
-    aws_http *http;
-    aws_credentials_provider *credentials;
-    kms_client_hooks hooks;
-    aws_retry_quota quota;
-};
 
 /* One logical call and the state of its latest attempt. */
 typedef struct {
@@ -47,7 +31,7 @@ typedef struct {
     const aws_call_ctx *ctx;
     const char *operation; /* "CreateKey", ... */
     const char *url;
-    const char *scope;
+    const aws_sigv4_scope *scope;
     const char *const *headers;
     const char *body;
     aws_http_response response;
@@ -70,9 +54,12 @@ static int resolve_endpoints(kms_client *client, const aws_client_config *config
         aws_error_set(err, AWS_ERR_VALIDATION, "invalid KMS, STS or tagging endpoint URL");
         return -1;
     }
-    snprintf(client->kms_scope, sizeof client->kms_scope, "aws:amz:%s:kms", region);
-    snprintf(client->sts_scope, sizeof client->sts_scope, "aws:amz:%s:sts", region);
-    snprintf(client->tagging_scope, sizeof client->tagging_scope, "aws:amz:%s:tagging", region);
+    if (aws_sigv4_scope_init(&client->kms_scope, region, "kms") != 0 ||
+        aws_sigv4_scope_init(&client->sts_scope, region, "sts") != 0 ||
+        aws_sigv4_scope_init(&client->tagging_scope, region, "tagging") != 0) {
+        aws_error_set(err, AWS_ERR_VALIDATION, "invalid region \"%s\"", region);
+        return -1;
+    }
     return 0;
 }
 
@@ -149,8 +136,9 @@ void kms_client_free(kms_client *client)
 {
     if (client == NULL)
         return;
+    atomic_store(&client->closing, true);
+    aws_http_free(client->http); /* first: its helper's last jobs may use the credentials */
     aws_credentials_provider_free(client->credentials);
-    aws_http_free(client->http);
     aws_retry_quota_destroy(&client->quota);
     free(client);
 }
@@ -211,7 +199,7 @@ kms_key_spec kms_key_spec_parse(const char *name)
 
 /* --- one call: attempts, retries, logging ------------------------------------------ */
 
-static int get_credentials(kms_client *client, const aws_call_ctx *ctx, aws_credentials *out,
+int kms_client_credentials(kms_client *client, const aws_call_ctx *ctx, aws_credentials *out,
                            aws_error *err)
 {
     if (client->hooks.get_credentials != NULL)
@@ -233,7 +221,7 @@ static int exchange(call_state *call, aws_error *err)
     aws_http_response_clear(&call->response);
     aws_credentials credentials;
     memset(&credentials, 0, sizeof credentials);
-    if (get_credentials(call->client, call->ctx, &credentials, err) != 0) {
+    if (kms_client_credentials(call->client, call->ctx, &credentials, err) != 0) {
         aws_credentials_clear(&credentials);
         if (err->status == AWS_OK)
             aws_error_set(err, AWS_ERR_CREDENTIALS, "no AWS credentials");
@@ -257,11 +245,10 @@ static int exchange(call_state *call, aws_error *err)
     return rc;
 }
 
-/* A clock skew refusal that the corrected clock can fix, if not tried yet. */
-static bool resign_after_skew(call_state *call, const aws_error *err)
+bool kms_resign_after_skew(const aws_error *err, int64_t signed_offset, bool already_resigned)
 {
-    return !call->skew_retried && aws_clock_is_skew_error(err->code, err->message) &&
-           aws_clock_worth_resigning(call->response.clock_offset);
+    return !already_resigned && aws_clock_is_skew_error(err->code, err->message) &&
+           aws_clock_worth_resigning(signed_offset);
 }
 
 static int attempt_call(void *user, aws_error *err)
@@ -274,7 +261,7 @@ static int attempt_call(void *user, aws_error *err)
             return 0;
         aws_error_from_answer(call->operation, call->response.status, call->response.body,
                               call->response.request_id, err);
-        if (!resign_after_skew(call, err))
+        if (!kms_resign_after_skew(err, call->response.clock_offset, call->skew_retried))
             return -1;
         call->skew_retried = true;
         int attempts = err->attempts;
@@ -283,46 +270,102 @@ static int attempt_call(void *user, aws_error *err)
     }
 }
 
-static void log_call(const call_state *call, const aws_error *err, int64_t started_ms, int rc)
+void kms_log_call(const char *operation, long status, const char *request_id, const aws_error *err,
+                  int64_t started_ms, int rc)
 {
     if (!log_enabled(LOG_DEBUG))
         return;
-    char status[16], attempts[16], duration[32];
-    snprintf(status, sizeof status, "%ld",
-             rc == 0 ? call->response.status : (long)err->http_status);
+    char status_text[16], attempts[16], duration[32];
+    snprintf(status_text, sizeof status_text, "%ld", rc == 0 ? status : (long)err->http_status);
     snprintf(attempts, sizeof attempts, "%d", err->attempts);
     snprintf(duration, sizeof duration, "%" PRId64, aws_monotonic_ms() - started_ms);
-    const char *request_id = rc == 0 ? call->response.request_id : err->request_id;
-    log_write(LOG_DEBUG, "aws", "AWS call", "operation", call->operation, "http_status", status,
-              "attempts", attempts, "duration_ms", duration, "request_id", request_id, "result",
+    log_write(LOG_DEBUG, "aws", "AWS call", "operation", operation, "http_status", status_text,
+              "attempts", attempts, "duration_ms", duration, "request_id",
+              rc == 0 ? request_id : err->request_id, "result",
               rc == 0 ? "OK" : aws_status_name(err->status), LOG_END);
+}
+
+aws_retry_policy kms_client_retry_policy(kms_client *client)
+{
+    return (aws_retry_policy){
+        .max_attempts = client->settings.max_attempts,
+        .quota = &client->quota,
+        .hooks = client->hooks.retry,
+    };
 }
 
 /* Runs a call with retries; on success call->response holds the 2xx answer. */
 static int run_call(call_state *call, aws_error *err)
 {
-    aws_retry_policy policy = {
-        .max_attempts = call->client->settings.max_attempts,
-        .quota = &call->client->quota,
-        .hooks = call->client->hooks.retry,
-    };
+    aws_retry_policy policy = kms_client_retry_policy(call->client);
     int64_t started = aws_monotonic_ms();
     int rc = aws_retry_run(&policy, call->ctx, attempt_call, call, err);
     if (call->skew_retried)
         err->attempts++; /* the re-signed exchange was an HTTP attempt too */
-    log_call(call, err, started, rc);
+    kms_log_call(call->operation, call->response.status, call->response.request_id, err, started,
+                 rc);
     return rc;
+}
+
+void kms_bad_response(aws_error *err, const char *operation, const aws_http_response *response,
+                      const char *what)
+{
+    int attempts = err->attempts;
+    aws_error_clear(err);
+    aws_error_set(err, AWS_ERR_BAD_RESPONSE, "%s returned an unexpected answer: %s", operation,
+                  what);
+    err->attempts = attempts;
+    err->http_status = (int)response->status;
+    snprintf(err->request_id, sizeof err->request_id, "%s", response->request_id);
 }
 
 static void bad_response(aws_error *err, const call_state *call, const char *what)
 {
-    int attempts = err->attempts;
+    kms_bad_response(err, call->operation, &call->response, what);
+}
+
+void kms_target_header(aws_json_service service, const char *operation, char *out, size_t size)
+{
+    snprintf(out, size, "X-Amz-Target: %s.%s",
+             service == AWS_JSON_SERVICE_TAGGING ? "ResourceGroupsTaggingAPI_20170126"
+                                                 : "TrentService",
+             operation);
+}
+
+int kms_client_call(kms_client *client, const aws_call_ctx *ctx, aws_json_service service,
+                    const char *operation, char *body, aws_http_response *answer, aws_error *err)
+{
+    aws_error scratch;
+    if (err == NULL)
+        err = &scratch;
+    memset(answer, 0, sizeof *answer);
     aws_error_clear(err);
-    aws_error_set(err, AWS_ERR_BAD_RESPONSE, "%s returned an unexpected answer: %s",
-                  call->operation, what);
-    err->attempts = attempts;
-    err->http_status = (int)call->response.status;
-    snprintf(err->request_id, sizeof err->request_id, "%s", call->response.request_id);
+    if (body == NULL) {
+        aws_error_set(err, AWS_ERR_INTERNAL, "cannot encode the %s request", operation);
+        return -1;
+    }
+    bool tagging = service == AWS_JSON_SERVICE_TAGGING;
+    char target[128];
+    kms_target_header(service, operation, target, sizeof target);
+    const char *headers[] = {target, KMS_JSON_CONTENT_TYPE, KMS_USER_AGENT, NULL};
+    call_state call = {.client = client,
+                       .ctx = ctx,
+                       .operation = operation,
+                       .url = tagging ? client->tagging_endpoint : client->endpoint,
+                       .scope = tagging ? &client->tagging_scope : &client->kms_scope,
+                       .headers = headers,
+                       .body = body};
+    int rc = run_call(&call, err);
+    free(body);
+    if (rc != 0) {
+        aws_http_response_clear(&call.response);
+        return -1;
+    }
+    /* Kept for the caller's logs, and for a bad-answer error. */
+    err->http_status = (int)call.response.status;
+    snprintf(err->request_id, sizeof err->request_id, "%s", call.response.request_id);
+    *answer = call.response;
+    return 0;
 }
 
 int kms_client_json_call(kms_client *client, const aws_call_ctx *ctx, aws_json_service service,
@@ -331,47 +374,21 @@ int kms_client_json_call(kms_client *client, const aws_call_ctx *ctx, aws_json_s
     aws_error scratch;
     if (err == NULL)
         err = &scratch;
-    aws_error_clear(err);
-    if (body == NULL) {
-        aws_error_set(err, AWS_ERR_INTERNAL, "cannot encode the %s request", operation);
+    *answer = NULL;
+    aws_http_response response;
+    if (kms_client_call(client, ctx, service, operation, body, &response, err) != 0)
         return -1;
+    const char *text = response.body ? response.body : "";
+    *answer = text[strspn(text, " \t\r\n")] == '\0' ? json_object() : json_loads(text, 0, NULL);
+    int rc = 0;
+    if (!json_is_object(*answer)) {
+        json_decref(*answer);
+        *answer = NULL;
+        kms_bad_response(err, operation, &response, "the body is not a JSON object");
+        rc = -1;
     }
-    bool tagging = service == AWS_JSON_SERVICE_TAGGING;
-    char target[128];
-    snprintf(target, sizeof target, "X-Amz-Target: %s.%s",
-             tagging ? "ResourceGroupsTaggingAPI_20170126" : "TrentService", operation);
-    const char *headers[] = {target, JSON_CONTENT_TYPE, USER_AGENT, NULL};
-    call_state call = {.client = client,
-                       .ctx = ctx,
-                       .operation = operation,
-                       .url = tagging ? client->tagging_endpoint : client->endpoint,
-                       .scope = tagging ? client->tagging_scope : client->kms_scope,
-                       .headers = headers,
-                       .body = body};
-    int rc = run_call(&call, err);
-    free(body);
-    if (rc == 0) {
-        /* Kept for the caller's logs, and for a bad-answer error below. */
-        err->http_status = (int)call.response.status;
-        snprintf(err->request_id, sizeof err->request_id, "%s", call.response.request_id);
-        const char *text = call.response.body ? call.response.body : "";
-        *answer = text[strspn(text, " \t\r\n")] == '\0' ? json_object() : json_loads(text, 0, NULL);
-        if (!json_is_object(*answer)) {
-            json_decref(*answer);
-            *answer = NULL;
-            bad_response(err, &call, "the body is not a JSON object");
-            rc = -1;
-        }
-    }
-    aws_http_response_clear(&call.response);
+    aws_http_response_clear(&response);
     return rc;
-}
-
-/* Sends body (consumed) as KMS operation; see kms_client_json_call. */
-static int kms_call_body(kms_client *client, const aws_call_ctx *ctx, const char *operation,
-                         char *body, json_t **answer, aws_error *err)
-{
-    return kms_client_json_call(client, ctx, AWS_JSON_SERVICE_KMS, operation, body, answer, err);
 }
 
 /* Sends request (consumed) as KMS operation; see kms_client_json_call. */
@@ -380,7 +397,7 @@ static int kms_call(kms_client *client, const aws_call_ctx *ctx, const char *ope
 {
     char *body = json_dumps(request, JSON_COMPACT);
     json_decref(request);
-    return kms_call_body(client, ctx, operation, body, answer, err);
+    return kms_client_json_call(client, ctx, AWS_JSON_SERVICE_KMS, operation, body, answer, err);
 }
 
 /* --- decoding helpers -------------------------------------------------------------- */
@@ -499,81 +516,6 @@ int kms_get_public_key(kms_client *client, const aws_call_ctx *ctx, const char *
         out->key_spec = kms_key_spec_parse(spec);
         rc = 0;
     }
-    json_decref(answer);
-    return rc;
-}
-
-/* Appends text as a JSON string (quotes included) at out; returns the end.
- * out must have room for 6 bytes per input byte plus 2. */
-static char *put_json_string(char *out, const char *text)
-{
-    static const char hex[] = "0123456789abcdef";
-    *out++ = '"';
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            *out++ = '\\';
-            *out++ = (char)*p;
-        } else if (*p < 0x20) {
-            memcpy(out, "\\u00", 4);
-            out[4] = hex[*p >> 4];
-            out[5] = hex[*p & 0xf];
-            out += 6;
-        } else {
-            *out++ = (char)*p;
-        }
-    }
-    *out++ = '"';
-    return out;
-}
-
-/* The Sign request as compact JSON, written directly: the hottest request,
- * and building it as a jansson tree cost more than the rest of kms_sign.
- * NULL when out of memory or key_id is not valid UTF-8 (as jansson refused). */
-static char *sign_request_body(const char *key_id, const char *message, const char *algorithm)
-{
-    json_t *utf8_check = json_string(key_id); /* NULL for invalid UTF-8 */
-    if (utf8_check == NULL)
-        return NULL;
-    json_decref(utf8_check);
-    size_t cap = 6 * (strlen(key_id) + strlen(message) + strlen(algorithm)) + 128;
-    char *body = malloc(cap);
-    if (body == NULL)
-        return NULL;
-    char *p = body;
-    p = stpcpy(p, "{\"KeyId\":");
-    p = put_json_string(p, key_id);
-    p = stpcpy(p, ",\"Message\":");
-    p = put_json_string(p, message);
-    p = stpcpy(p, ",\"MessageType\":\"DIGEST\",\"SigningAlgorithm\":");
-    p = put_json_string(p, algorithm);
-    strcpy(p, "}");
-    return body;
-}
-
-int kms_sign(kms_client *client, const aws_call_ctx *ctx, const char *key_id, const uint8_t *digest,
-             size_t digest_len, const char *algorithm, uint8_t **signature, size_t *signature_len,
-             aws_error *err)
-{
-    *signature = NULL;
-    *signature_len = 0;
-    char *message = aws_base64_encode(digest, digest_len);
-    if (message == NULL) {
-        aws_error_set(err, AWS_ERR_INTERNAL, "out of memory");
-        return -1;
-    }
-    char *body = sign_request_body(key_id, message, algorithm);
-    free(message);
-    json_t *answer = NULL;
-    if (kms_call_body(client, ctx, "Sign", body, &answer, err) != 0)
-        return -1;
-    const char *encoded = json_string_value(json_object_get(answer, "Signature"));
-    int rc = -1;
-    if (encoded == NULL)
-        set_bad_answer(err, "Sign", "no Signature");
-    else if (aws_base64_decode(encoded, signature, signature_len) != 0)
-        set_bad_answer(err, "Sign", "Signature is not base64");
-    else
-        rc = 0;
     json_decref(answer);
     return rc;
 }
@@ -856,12 +798,12 @@ int sts_get_caller_identity(kms_client *client, const aws_call_ctx *ctx, sts_ide
     memset(out, 0, sizeof *out);
     char url[sizeof client->sts_endpoint + 1];
     snprintf(url, sizeof url, "%s/", client->sts_endpoint);
-    const char *headers[] = {QUERY_CONTENT_TYPE, USER_AGENT, NULL};
+    const char *headers[] = {QUERY_CONTENT_TYPE, KMS_USER_AGENT, NULL};
     call_state call = {.client = client,
                        .ctx = ctx,
                        .operation = "GetCallerIdentity",
                        .url = url,
-                       .scope = client->sts_scope,
+                       .scope = &client->sts_scope,
                        .headers = headers,
                        .body = "Action=GetCallerIdentity&Version=2011-06-15"};
     int rc = run_call(&call, err);

@@ -2,7 +2,10 @@
  * KeyManager uses to reach AWS. JSON 1.1 protocol, SigV4 signing, the
  * credential chain, endpoints and standard-mode retries live behind it.
  * All functions are thread-safe; they return 0 on success and -1 with err
- * filled on failure. Point `endpoint` at the test emulator to test against it. */
+ * filled on failure. They wait for their answer, except kms_sign_start, which
+ * hands it to a callback; none may be called on the HTTP event thread (a
+ * callback of kms_sign_start), which would wait for itself. Point `endpoint`
+ * at the test emulator to test against it. */
 #ifndef KM_AWS_KMS_H
 #define KM_AWS_KMS_H
 
@@ -12,6 +15,7 @@
 #include <stdint.h>
 
 #include "aws/aws_error.h"
+#include "aws/call_ctx.h"
 
 /* region, ca_bundle and max_attempts left unset come from the AWS SDK
  * environment (aws/sdk_env.h: AWS_REGION, AWS_CA_BUNDLE, AWS_MAX_ATTEMPTS, the
@@ -28,12 +32,6 @@ typedef struct {
     int request_timeout_ms;        /* 0: default */
     size_t pool_size;              /* connections kept alive; 0: default */
 } aws_client_config;
-
-/* Per-call context: a deadline and a cancellation flag (both optional). */
-typedef struct {
-    int64_t deadline_ms;          /* CLOCK_MONOTONIC milliseconds; 0: none */
-    const atomic_bool *cancelled; /* NULL: never cancelled */
-} aws_call_ctx;
 
 typedef struct kms_client kms_client;
 
@@ -175,6 +173,25 @@ int kms_get_public_key(kms_client *client, const aws_call_ctx *ctx, const char *
 int kms_sign(kms_client *client, const aws_call_ctx *ctx, const char *key_id, const uint8_t *digest,
              size_t digest_len, const char *algorithm, uint8_t **signature, size_t *signature_len,
              aws_error *err);
+/* The end of kms_sign_start: rc 0 with *signature (malloc'd, the callee's
+ * to free), or -1 with err. */
+typedef void (*kms_sign_done_fn)(void *user, int rc, uint8_t *signature, size_t signature_len,
+                                 const aws_error *err);
+/* kms_sign without holding the calling thread while KMS answers: the request
+ * is signed here with the cached credentials (when they must be waited for,
+ * the client's helper thread waits), retries wait on timers of the HTTP event
+ * thread, and the answer is decoded there. Returns 0 when done will run
+ * exactly once: on the HTTP event thread, on the helper thread, or (a call
+ * that ends before any exchange, e.g. cancelled) on this thread before this
+ * returns. -1 with err when the call could not start (done never runs).
+ * ctx is copied; *ctx->cancelled must stay valid until done runs. */
+int kms_sign_start(kms_client *client, const aws_call_ctx *ctx, const char *key_id,
+                   const uint8_t *digest, size_t digest_len, const char *algorithm,
+                   kms_sign_done_fn done, void *user, aws_error *err);
+/* Runs fn(user) on the client's helper thread, which may block, for the
+ * blocking steps that continue an asynchronous call. Jobs run one at a time.
+ * Returns 0, or -1 when the client is closing (fn never runs). */
+int kms_client_run_blocking(kms_client *client, void (*fn)(void *user), void *user);
 int kms_create_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,
                      const char *target_key_id, aws_error *err);
 int kms_update_alias(kms_client *client, const aws_call_ctx *ctx, const char *alias_name,

@@ -194,6 +194,20 @@ static int64_t plan_retry(const aws_retry_policy *policy, const aws_retry_hooks 
     return delay;
 }
 
+int64_t aws_retry_plan(const aws_retry_policy *policy, const aws_call_ctx *ctx,
+                       const aws_error *err, int attempts_made, int *tokens_held)
+{
+    aws_retry_hooks hooks = resolve_hooks(&policy->hooks);
+    return plan_retry(policy, &hooks, ctx, err, attempts_made, tokens_held);
+}
+
+void aws_retry_succeeded(const aws_retry_policy *policy, int tokens_held)
+{
+    if (policy->quota != NULL)
+        aws_retry_quota_release(policy->quota,
+                                tokens_held > 0 ? tokens_held : AWS_RETRY_SUCCESS_REFUND);
+}
+
 int aws_retry_run(const aws_retry_policy *policy, const aws_call_ctx *ctx, aws_attempt_fn attempt,
                   void *user, aws_error *err)
 {
@@ -213,9 +227,7 @@ int aws_retry_run(const aws_retry_policy *policy, const aws_call_ctx *ctx, aws_a
         int rc = attempt(user, err);
         err->attempts = attempts;
         if (rc == 0) {
-            if (policy->quota != NULL)
-                aws_retry_quota_release(policy->quota,
-                                        tokens_held > 0 ? tokens_held : AWS_RETRY_SUCCESS_REFUND);
+            aws_retry_succeeded(policy, tokens_held);
             return 0;
         }
         int64_t delay = plan_retry(policy, &hooks, ctx, err, attempts, &tokens_held);

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "aws/aws_error.h"
-#include "aws/kms.h"
+#include "aws/call_ctx.h"
 
 #define AWS_RETRY_DEFAULT_MAX_ATTEMPTS 3
 #define AWS_RETRY_QUOTA_CAPACITY       500
@@ -71,6 +71,18 @@ bool aws_retry_is_throttling_code(const char *code);
 /* Backoff before the retry that follows attempt number `attempts_made`
  * (1-based), for a random draw in [0, 1). */
 int64_t aws_retry_backoff_ms(int attempts_made, double random01);
+
+/* After failed attempt number attempts_made (1-based): whether to retry.
+ * On yes, takes the retry's tokens from the bucket (recorded in
+ * *tokens_held, which the success of a later attempt gives back) and returns
+ * the backoff in ms; -1 otherwise (not retryable, max attempts, empty bucket,
+ * a backoff past the deadline). aws_retry_run's decision, for calls that wait
+ * for their backoff on a timer instead of sleeping. */
+int64_t aws_retry_plan(const aws_retry_policy *policy, const aws_call_ctx *ctx,
+                       const aws_error *err, int attempts_made, int *tokens_held);
+/* After a successful attempt: gives back the last retry's tokens (or the
+ * success refund when there was no retry). */
+void aws_retry_succeeded(const aws_retry_policy *policy, int tokens_held);
 
 /* One attempt: 0 on success; -1 with err's status, http_status and code set. */
 typedef int (*aws_attempt_fn)(void *user, aws_error *err);

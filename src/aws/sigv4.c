@@ -1,19 +1,24 @@
 /* AWS Signature Version 4 (see sigv4.h): canonical request, string to sign,
- * signature, with OpenSSL's SHA-256 and HMAC. */
+ * signature, with OpenSSL's SHA-256. The SHA-256 implementation is fetched
+ * once, and the HMAC with the day's signing key starts from SHA-256 states
+ * that already absorbed the key's pads: OpenSSL's HMAC() fetches the MAC and
+ * the digest by name on every call, which cost more than the rest of SigV4. */
 #include "aws/sigv4.h"
 
 #include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#define ALGORITHM   "AWS4-HMAC-SHA256"
-#define TERMINATOR  "aws4_request"
-#define MAX_HEADERS 32
+#define ALGORITHM       "AWS4-HMAC-SHA256"
+#define TERMINATOR      "aws4_request"
+#define MAX_HEADERS     32
+#define SHA256_BLOCK    64
+#define STACK_CANONICAL 4096 /* canonical requests up to this size are built on the stack */
 
 typedef struct {
     const char *start;
@@ -29,11 +34,6 @@ typedef struct {
     span host, path, query;
 } url_parts;
 
-typedef struct {
-    char region[40];
-    char service[40];
-} scope_parts;
-
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 static EVP_MD *fetched_sha256;
 
@@ -46,6 +46,22 @@ static const EVP_MD *sha256_md(void)
     return fetched_sha256 != NULL ? fetched_sha256 : EVP_sha256();
 }
 
+int aws_sigv4_scope_init(aws_sigv4_scope *scope, const char *region, const char *service)
+{
+    memset(scope, 0, sizeof *scope);
+    if (region == NULL || service == NULL || region[0] == '\0' || service[0] == '\0' ||
+        strlen(region) >= sizeof scope->region || strlen(service) >= sizeof scope->service)
+        return -1;
+    strcpy(scope->region, region);
+    strcpy(scope->service, service);
+    return 0;
+}
+
+static bool same_scope(const aws_sigv4_scope *a, const aws_sigv4_scope *b)
+{
+    return strcmp(a->region, b->region) == 0 && strcmp(a->service, b->service) == 0;
+}
+
 static void to_hex(const uint8_t *bytes, size_t len, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -56,10 +72,13 @@ static void to_hex(const uint8_t *bytes, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int sha256_hex(const void *data, size_t len, char out[65])
+/* Hex SHA-256 of data, computed in the caller's context. */
+static int sha256_hex(EVP_MD_CTX *md, const void *data, size_t len, char out[65])
 {
     uint8_t digest[32];
-    if (EVP_Digest(data, len, digest, NULL, sha256_md(), NULL) != 1)
+    unsigned int digest_len = 0;
+    if (EVP_DigestInit_ex2(md, sha256_md(), NULL) != 1 || EVP_DigestUpdate(md, data, len) != 1 ||
+        EVP_DigestFinal_ex(md, digest, &digest_len) != 1)
         return -1;
     to_hex(digest, sizeof digest, out);
     return 0;
@@ -72,23 +91,6 @@ static int hmac(const uint8_t *key, size_t key_len, const char *data, size_t len
                    NULL
                ? -1
                : 0;
-}
-
-/* "aws:amz:REGION:SERVICE", the form CURLOPT_AWS_SIGV4 took. */
-static int parse_scope(const char *scope, scope_parts *out)
-{
-    static const char prefix[] = "aws:amz:";
-    if (strncmp(scope, prefix, sizeof prefix - 1) != 0)
-        return -1;
-    const char *region = scope + sizeof prefix - 1;
-    const char *colon = strchr(region, ':');
-    if (colon == NULL || colon == region || colon[1] == '\0' ||
-        (size_t)(colon - region) >= sizeof out->region || strlen(colon + 1) >= sizeof out->service)
-        return -1;
-    memcpy(out->region, region, (size_t)(colon - region));
-    out->region[colon - region] = '\0';
-    strcpy(out->service, colon + 1);
-    return 0;
 }
 
 /* Host (with port, as in the URL), path ("/" when empty) and query. */
@@ -129,6 +131,19 @@ static span trimmed(const char *start, size_t len)
     return (span){start, len};
 }
 
+bool aws_sigv4_signs_header(const char *name, size_t name_len)
+{
+    /* botocore's SIGNED_HEADERS_BLACKLIST: proxies and load balancers may
+     * rewrite these, and a rewritten signed header breaks the signature. */
+    static const char *const unsigned_names[] = {"user-agent", "expect", "x-amzn-trace-id"};
+    for (size_t i = 0; i < sizeof unsigned_names / sizeof unsigned_names[0]; i++) {
+        if (strlen(unsigned_names[i]) == name_len &&
+            strncasecmp(name, unsigned_names[i], name_len) == 0)
+            return false;
+    }
+    return true;
+}
+
 static int add_header(signed_header *list, size_t *count, const char *name, size_t name_len,
                       span value)
 {
@@ -147,7 +162,7 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const signed_header *)a)->name, ((const signed_header *)b)->name);
 }
 
-/* Host, X-Amz-Date and the caller's lines, sorted by lower-case name. */
+/* Host, X-Amz-Date and the caller's signed lines, sorted by lower-case name. */
 static int collect_headers(const aws_sigv4_input *input, span host, const char *amz_date,
                            signed_header *list, size_t *count)
 {
@@ -160,6 +175,8 @@ static int collect_headers(const aws_sigv4_input *input, span host, const char *
         if (colon == NULL)
             return -1;
         span name = trimmed(*line, (size_t)(colon - *line));
+        if (!aws_sigv4_signs_header(name.start, name.len))
+            continue;
         if (add_header(list, count, name.start, name.len, trimmed(colon + 1, strlen(colon + 1))) !=
             0)
             return -1;
@@ -191,11 +208,18 @@ static void put_str(text *t, const char *s) { put(t, s, strlen(s)); }
 /* A header value with each run of blanks folded to one space. */
 static void put_folded(text *t, span value)
 {
-    for (size_t i = 0; i < value.len; i++) {
-        bool blank = isblank((unsigned char)value.start[i]);
-        if (blank && i > 0 && isblank((unsigned char)value.start[i - 1]))
-            continue;
-        put(t, blank ? " " : value.start + i, 1);
+    size_t i = 0;
+    while (i < value.len) {
+        size_t run = 0;
+        while (i + run < value.len && !isblank((unsigned char)value.start[i + run]))
+            run++;
+        put(t, value.start + i, run);
+        i += run;
+        if (i < value.len) {
+            put(t, " ", 1);
+            while (i < value.len && isblank((unsigned char)value.start[i]))
+                i++;
+        }
     }
 }
 
@@ -219,15 +243,17 @@ static size_t canonical_size(const aws_sigv4_input *input, const url_parts *url,
 
 /* Hex SHA-256 of the canonical request. The request holds the session
  * token, so its buffer is wiped. */
-static int canonical_request_hash(const aws_sigv4_input *input, const url_parts *url,
-                                  const signed_header *list, size_t count, char out[65])
+static int canonical_request_hash(EVP_MD_CTX *md, const aws_sigv4_input *input,
+                                  const url_parts *url, const signed_header *list, size_t count,
+                                  char out[65])
 {
     char payload_hash[65];
-    if (sha256_hex(input->body ? input->body : "", input->body ? input->body_len : 0,
+    if (sha256_hex(md, input->body ? input->body : "", input->body ? input->body_len : 0,
                    payload_hash) != 0)
         return -1;
+    char on_stack[STACK_CANONICAL];
     size_t cap = canonical_size(input, url, list, count);
-    text t = {.data = malloc(cap), .cap = cap};
+    text t = {.data = cap <= sizeof on_stack ? on_stack : malloc(cap), .cap = cap};
     if (t.data == NULL)
         return -1;
     put_str(&t, input->method);
@@ -246,13 +272,14 @@ static int canonical_request_hash(const aws_sigv4_input *input, const url_parts 
     put_signed_names(&t, list, count);
     put(&t, "\n", 1);
     put_str(&t, payload_hash);
-    int rc = t.overflow ? -1 : sha256_hex(t.data, t.len, out);
-    OPENSSL_cleanse(t.data, cap);
-    free(t.data);
+    int rc = t.overflow ? -1 : sha256_hex(md, t.data, t.len, out);
+    OPENSSL_cleanse(t.data, t.len);
+    if (t.data != on_stack)
+        free(t.data);
     return rc;
 }
 
-static int derive_key(const char *secret, const char *day, const scope_parts *scope,
+static int derive_key(const char *secret, const char *day, const aws_sigv4_scope *scope,
                       uint8_t out[32])
 {
     char first[sizeof "AWS4" + 256];
@@ -270,38 +297,93 @@ static int derive_key(const char *secret, const char *day, const scope_parts *sc
     return rc;
 }
 
+/* A SHA-256 state that absorbed the 64-byte block key XOR pad. */
+static EVP_MD_CTX *absorbed_pad(const uint8_t key[32], uint8_t pad)
+{
+    uint8_t block[SHA256_BLOCK];
+    memset(block, pad, sizeof block);
+    for (size_t i = 0; i < 32; i++)
+        block[i] ^= key[i];
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md != NULL && (EVP_DigestInit_ex2(md, sha256_md(), NULL) != 1 ||
+                       EVP_DigestUpdate(md, block, sizeof block) != 1)) {
+        EVP_MD_CTX_free(md);
+        md = NULL;
+    }
+    OPENSSL_cleanse(block, sizeof block);
+    return md;
+}
+
+/* EVP_MD_CTX_free cleanses the state (OpenSSL clears a freed digest context). */
 static void wipe_entry(aws_sigv4_cache *cache)
 {
     OPENSSL_cleanse(cache->secret, sizeof cache->secret);
-    OPENSSL_cleanse(cache->key, sizeof cache->key);
+    EVP_MD_CTX_free(cache->inner);
+    EVP_MD_CTX_free(cache->outer);
+    cache->inner = cache->outer = NULL;
     memset(cache->day, 0, sizeof cache->day);
-    memset(cache->scope, 0, sizeof cache->scope);
+    memset(&cache->scope, 0, sizeof cache->scope);
 }
 
-/* kSigning for this secret, day and scope: from the cache, or derived (and
- * cached when the secret fits the cache). */
-static int signing_key(aws_sigv4_cache *cache, const aws_sigv4_input *input, const char *day,
-                       const scope_parts *scope, uint8_t out[32])
+/* Caches the HMAC states of the key for secret, day and scope. */
+static int fill_entry(aws_sigv4_cache *cache, const char *secret, const char *day,
+                      const aws_sigv4_scope *scope)
+{
+    wipe_entry(cache);
+    uint8_t key[32];
+    if (derive_key(secret, day, scope, key) != 0)
+        return -1;
+    cache->inner = absorbed_pad(key, 0x36);
+    cache->outer = absorbed_pad(key, 0x5c);
+    OPENSSL_cleanse(key, sizeof key);
+    if (cache->inner == NULL || cache->outer == NULL) {
+        wipe_entry(cache);
+        return -1;
+    }
+    strcpy(cache->secret, secret);
+    strcpy(cache->day, day);
+    cache->scope = *scope;
+    return 0;
+}
+
+/* HMAC-SHA256 from the absorbed pads, in md (left holding the outer state). */
+static int finish_hmac(EVP_MD_CTX *md, const EVP_MD_CTX *inner, const EVP_MD_CTX *outer,
+                       const char *data, size_t len, uint8_t out[32])
+{
+    uint8_t inner_digest[32];
+    unsigned int n = 0;
+    int rc = EVP_MD_CTX_copy_ex(md, inner) == 1 && EVP_DigestUpdate(md, data, len) == 1 &&
+                     EVP_DigestFinal_ex(md, inner_digest, &n) == 1 &&
+                     EVP_MD_CTX_copy_ex(md, outer) == 1 &&
+                     EVP_DigestUpdate(md, inner_digest, sizeof inner_digest) == 1 &&
+                     EVP_DigestFinal_ex(md, out, &n) == 1
+                 ? 0
+                 : -1;
+    OPENSSL_cleanse(inner_digest, sizeof inner_digest);
+    return rc;
+}
+
+/* The signature over to_sign with the key for this secret, day and scope:
+ * from the cache, or derived (and cached when the secret fits the cache). */
+static int sign_string(aws_sigv4_cache *cache, EVP_MD_CTX *md, const aws_sigv4_input *input,
+                       const char *day, const char *to_sign, size_t len, uint8_t out[32])
 {
     const char *secret = input->secret_access_key;
-    bool cacheable =
-        strlen(secret) < sizeof cache->secret && strlen(input->scope) < sizeof cache->scope;
-    if (!cacheable)
-        return derive_key(secret, day, scope, out);
-    int rc = 0;
-    pthread_mutex_lock(&cache->lock);
-    if (strcmp(cache->secret, secret) != 0 || strcmp(cache->day, day) != 0 ||
-        strcmp(cache->scope, input->scope) != 0) {
-        wipe_entry(cache);
-        rc = derive_key(secret, day, scope, cache->key);
-        if (rc == 0) {
-            strcpy(cache->secret, secret);
-            strcpy(cache->day, day);
-            strcpy(cache->scope, input->scope);
-        }
+    if (strlen(secret) >= sizeof cache->secret) {
+        uint8_t key[32];
+        int rc = derive_key(secret, day, input->scope, key);
+        if (rc == 0)
+            rc = hmac(key, sizeof key, to_sign, len, out);
+        OPENSSL_cleanse(key, sizeof key);
+        return rc;
     }
+    pthread_mutex_lock(&cache->lock);
+    int rc = 0;
+    if (cache->inner == NULL || strcmp(cache->secret, secret) != 0 ||
+        strcmp(cache->day, day) != 0 || !same_scope(&cache->scope, input->scope))
+        rc = fill_entry(cache, secret, day, input->scope);
     if (rc == 0)
-        memcpy(out, cache->key, sizeof cache->key);
+        rc = finish_hmac(md, cache->inner, cache->outer, to_sign, len, out);
     pthread_mutex_unlock(&cache->lock);
     return rc;
 }
@@ -318,64 +400,90 @@ void aws_sigv4_cache_destroy(aws_sigv4_cache *cache)
     pthread_mutex_destroy(&cache->lock);
 }
 
-static int signature_hex(aws_sigv4_cache *cache, const aws_sigv4_input *input,
-                         const scope_parts *scope, const char *amz_date, const char *canonical_hash,
-                         char out[65])
+/* "DAY/REGION/SERVICE/aws4_request", the credential scope. */
+static void put_scope(text *t, const char *day, const aws_sigv4_scope *scope)
+{
+    put(t, day, 8);
+    put(t, "/", 1);
+    put_str(t, scope->region);
+    put(t, "/", 1);
+    put_str(t, scope->service);
+    put(t, "/" TERMINATOR, sizeof TERMINATOR);
+}
+
+static int signature_hex(aws_sigv4_cache *cache, EVP_MD_CTX *md, const aws_sigv4_input *input,
+                         const char *amz_date, const char *canonical_hash, char out[65])
 {
     char day[9];
     memcpy(day, amz_date, 8);
     day[8] = '\0';
     char to_sign[512];
-    int n = snprintf(to_sign, sizeof to_sign, ALGORITHM "\n%s\n%s/%s/%s/" TERMINATOR "\n%s",
-                     amz_date, day, scope->region, scope->service, canonical_hash);
-    if (n < 0 || (size_t)n >= sizeof to_sign)
+    text t = {.data = to_sign, .cap = sizeof to_sign};
+    put(&t, ALGORITHM "\n", sizeof ALGORITHM);
+    put_str(&t, amz_date);
+    put(&t, "\n", 1);
+    put_scope(&t, day, input->scope);
+    put(&t, "\n", 1);
+    put_str(&t, canonical_hash);
+    uint8_t mac[32];
+    if (t.overflow || sign_string(cache, md, input, day, to_sign, t.len, mac) != 0)
         return -1;
-    uint8_t key[32], mac[32];
-    int rc = signing_key(cache, input, day, scope, key);
-    if (rc == 0)
-        rc = hmac(key, sizeof key, to_sign, (size_t)n, mac);
-    OPENSSL_cleanse(key, sizeof key);
-    if (rc == 0)
-        to_hex(mac, sizeof mac, out);
-    return rc;
+    to_hex(mac, sizeof mac, out);
+    return 0;
 }
 
-static int format_authorization(const aws_sigv4_input *input, const scope_parts *scope,
-                                const char *amz_date, const signed_header *list, size_t count,
-                                const char *signature, aws_sigv4_headers *out)
+static int format_authorization(const aws_sigv4_input *input, const char *amz_date,
+                                const signed_header *list, size_t count, const char *signature,
+                                aws_sigv4_headers *out)
 {
-    char names[512] = "";
-    text t = {.data = names, .cap = sizeof names};
+    text t = {.data = out->authorization, .cap = sizeof out->authorization};
+    put_str(&t, "Authorization: " ALGORITHM " Credential=");
+    put_str(&t, input->access_key_id);
+    put(&t, "/", 1);
+    put_scope(&t, amz_date, input->scope);
+    put_str(&t, ", SignedHeaders=");
     put_signed_names(&t, list, count);
-    int n =
-        snprintf(out->authorization, sizeof out->authorization,
-                 "Authorization: " ALGORITHM " Credential=%s/%.8s/%s/%s/" TERMINATOR
-                 ", SignedHeaders=%s, Signature=%s",
-                 input->access_key_id, amz_date, scope->region, scope->service, names, signature);
-    return t.overflow || n < 0 || (size_t)n >= sizeof out->authorization ? -1 : 0;
+    put_str(&t, ", Signature=");
+    put_str(&t, signature);
+    return t.overflow ? -1 : 0;
+}
+
+/* "YYYYMMDDTHHMMSSZ" for now; -1 when the time cannot be written. */
+static int format_amz_date(time_t now, char out[20])
+{
+    struct tm utc;
+    if (gmtime_r(&now, &utc) == NULL || strftime(out, 20, "%Y%m%dT%H%M%SZ", &utc) != 16)
+        return -1;
+    return 0;
 }
 
 int aws_sigv4_sign(aws_sigv4_cache *cache, const aws_sigv4_input *input, aws_sigv4_headers *out)
 {
-    scope_parts scope;
     url_parts url;
-    if (parse_scope(input->scope, &scope) != 0 || split_url(input->url, &url) != 0 ||
-        url.host.len + sizeof "Host: " > sizeof out->host)
-        return -1;
-    struct tm utc;
     char amz_date[20];
-    if (gmtime_r(&input->now, &utc) == NULL ||
-        strftime(amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &utc) == 0)
+    if (input->scope == NULL || input->scope->region[0] == '\0' ||
+        input->scope->service[0] == '\0' || split_url(input->url, &url) != 0 ||
+        url.host.len + sizeof "Host: " > sizeof out->host ||
+        format_amz_date(input->now, amz_date) != 0)
         return -1;
     signed_header list[MAX_HEADERS];
     size_t count;
     char canonical_hash[65], signature[65];
-    if (collect_headers(input, url.host, amz_date, list, &count) != 0 ||
-        canonical_request_hash(input, &url, list, count, canonical_hash) != 0 ||
-        signature_hex(cache, input, &scope, amz_date, canonical_hash, signature) != 0 ||
-        format_authorization(input, &scope, amz_date, list, count, signature, out) != 0)
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int rc = md != NULL && collect_headers(input, url.host, amz_date, list, &count) == 0 &&
+                     canonical_request_hash(md, input, &url, list, count, canonical_hash) == 0 &&
+                     signature_hex(cache, md, input, amz_date, canonical_hash, signature) == 0 &&
+                     format_authorization(input, amz_date, list, count, signature, out) == 0
+                 ? 0
+                 : -1;
+    EVP_MD_CTX_free(md);
+    if (rc != 0)
         return -1;
-    snprintf(out->host, sizeof out->host, "Host: %.*s", (int)url.host.len, url.host.start);
-    snprintf(out->date, sizeof out->date, "X-Amz-Date: %s", amz_date);
-    return 0;
+    text host = {.data = out->host, .cap = sizeof out->host};
+    put_str(&host, "Host: ");
+    put(&host, url.host.start, url.host.len);
+    text date = {.data = out->date, .cap = sizeof out->date};
+    put_str(&date, "X-Amz-Date: ");
+    put_str(&date, amz_date);
+    return host.overflow || date.overflow ? -1 : 0;
 }

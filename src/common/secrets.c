@@ -40,6 +40,15 @@ void *secret_realloc(void *block, size_t size)
     return moved;
 }
 
+enum { SCRUBBED_STACK_BYTES = 64 * 1024 };
+
+__attribute__((noinline)) void secret_scrub_stack(void)
+{
+    unsigned char area[SCRUBBED_STACK_BYTES];
+    explicit_bzero(area, sizeof area);
+    __asm__ volatile("" : : "r"(area) : "memory");
+}
+
 void secret_free_string(char *text)
 {
     if (text != NULL)

@@ -23,6 +23,11 @@ void secret_free(void *block);
 void *secret_realloc(void *block, size_t size);
 /* Wipes len bytes (a no-op for NULL). */
 void secret_wipe(void *data, size_t len);
+/* Wipes the 64 KiB of stack below the caller's frame: what deeper calls left
+ * there (a lazy symbol binding saves the vector registers, which may hold
+ * the last bytes copied, on the stack). For threads that handled secrets,
+ * after such work and before they exit. */
+void secret_scrub_stack(void);
 /* Wipes a NUL-terminated string and frees it. */
 void secret_free_string(char *text);
 

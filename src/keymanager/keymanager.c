@@ -4,13 +4,13 @@
  * reconfigure swaps in a new state while in-flight calls finish with the old
  * one. Whoever drops a state's last reference hands it to the manager's
  * teardown thread (teardown.h): stopping its background work blocks, and the
- * gRPC completion-queue thread must not. Configure and GenerateKey are
- * serialised by one lock; reads and signing only take the state reference and
- * the cache's read lock. The alias lock belongs to the manager, not to a
+ * gRPC completion-queue thread and the HTTP event thread must not. Configure
+ * and GenerateKey are serialised by one lock; reads and signing only take the
+ * state reference and the cache's read lock. The alias lock belongs to the manager, not to a
  * state, so a replaced state's fleet thread can never re-point an alias
  * around a rotation of the new state. GenerateKey's steps are in
- * key_generate.c, following an alias to the key KMS shows in alias_follow.c
- * (both on km_state.h). What may be deleted: deletion_queue.h. */
+ * key_generate.c, following an alias to the key KMS shows in alias_follow.c,
+ * SignData in sign_data.c (all on km_state.h). What may be deleted: deletion_queue.h. */
 #include "keymanager/keymanager.h"
 
 #include <pthread.h>
@@ -51,6 +51,13 @@ static int64_t now_ms(void)
 }
 
 /* ---- state lifetime ----------------------------------------------------------- */
+
+static km_state *state_acquire(km_manager *manager);
+static void state_release(km_state *state);
+
+km_state *km_state_acquire(km_manager *manager) { return state_acquire(manager); }
+
+void km_state_release(km_state *state) { state_release(state); }
 
 static km_state *state_acquire(km_manager *manager)
 {
@@ -553,112 +560,6 @@ int km_generate_key(km_manager *manager, const km_call *call, const char *key_id
     }
     state_release(state);
     pthread_mutex_unlock(&manager->change_lock);
-    return rc;
-}
-
-/* ---- sign ---------------------------------------------------------------------------- */
-
-/* Signs with entry's key; 0, or -1 with err set. */
-static int sign_with(km_state *state, const aws_call_ctx *ctx, const key_entry *entry,
-                     const uint8_t *data, size_t data_len, const char *algorithm, km_signature *out,
-                     aws_error *err)
-{
-    aws_error_clear(err);
-    if (kms_sign(state->kms, ctx, entry->arn, data, data_len, algorithm, &out->signature,
-                 &out->signature_len, err) != 0)
-        return -1;
-    memcpy(out->key_fingerprint, entry->fingerprint, sizeof out->key_fingerprint);
-    return 0;
-}
-
-/* The entry the cache now holds for used's key id when it is another one;
- * NULL otherwise. */
-static key_entry *successor_of(km_state *state, const key_entry *used)
-{
-    key_entry *current = key_cache_get(&state->cache, used->spire_id);
-    if (current != NULL && current != used)
-        return current;
-    key_entry_release(current);
-    return NULL;
-}
-
-/* KMS refused the key we signed with (pending deletion, disabled, gone): a
- * rotation replaced it, ours (the cache already holds the successor) or a
- * replica's sharing our server id (our alias now targets another key: the
- * cache follows it now rather than at the next refresh). Returns the
- * successor to sign with, or NULL. */
-static key_entry *rotated_away(km_state *state, const aws_call_ctx *ctx, const key_entry *used,
-                               const aws_error *err)
-{
-    if (err->status != AWS_ERR_INVALID_STATE && err->status != AWS_ERR_DISABLED &&
-        err->status != AWS_ERR_NOT_FOUND)
-        return NULL;
-    key_entry *current = successor_of(state, used);
-    if (current == NULL) {
-        km_follow_alias(state, ctx, used->alias_name);
-        current = successor_of(state, used);
-    }
-    return current;
-}
-
-static int sign_in_state(km_state *state, const km_call *call, key_entry *entry,
-                         const uint8_t *data, size_t data_len, const km_signer_opts *opts,
-                         km_signature *out, km_status *status)
-{
-    signing_choice choice;
-    char error[512];
-    if (!signing_choose(entry->type, opts, &choice, error, sizeof error)) {
-        km_status_set(status, KM_INVALID_ARGUMENT, "%s", error);
-        return -1;
-    }
-    if (data_len != choice.digest_len) {
-        km_status_set(status, KM_INVALID_ARGUMENT,
-                      "data is %zu bytes long; a %s digest is %zu bytes", data_len,
-                      signing_hash_name(opts->hash), choice.digest_len);
-        return -1;
-    }
-    aws_call_ctx ctx = {.deadline_ms = call != NULL ? call->deadline_ms : 0,
-                        .cancelled = call != NULL ? call->cancelled : NULL};
-    aws_error err;
-    if (sign_with(state, &ctx, entry, data, data_len, choice.algorithm, out, &err) == 0)
-        return 0;
-    key_entry *current = rotated_away(state, &ctx, entry, &err);
-    if (current == NULL)
-        return km_fail_aws(status, "Sign", &err);
-    /* The key was rotated out (and queued for deletion) while we signed:
-     * sign with its successor, whose fingerprint the answer then names. */
-    int rc = -1;
-    if (signing_choose(current->type, opts, &choice, error, sizeof error) &&
-        choice.digest_len == data_len)
-        rc = sign_with(state, &ctx, current, data, data_len, choice.algorithm, out, &err);
-    key_entry_release(current);
-    return rc == 0 ? 0 : km_fail_aws(status, "Sign", &err);
-}
-
-int km_sign_data(km_manager *manager, const km_call *call, const char *key_id, const uint8_t *data,
-                 size_t data_len, const km_signer_opts *opts, km_signature *out, km_status *status)
-{
-    km_status_ok(status);
-    memset(out, 0, sizeof *out);
-    if (key_id == NULL || key_id[0] == '\0') {
-        km_status_set(status, KM_INVALID_ARGUMENT, "key id is required");
-        return -1;
-    }
-    if (opts == NULL) {
-        km_status_set(status, KM_INVALID_ARGUMENT, "signer opts is required");
-        return -1;
-    }
-    km_state *state = state_acquire(manager);
-    if (state == NULL)
-        return fail_not_configured(status);
-    int rc = -1;
-    key_entry *entry = key_cache_get(&state->cache, key_id);
-    if (entry == NULL)
-        km_status_set(status, KM_NOT_FOUND, "key \"%s\" not found", key_id);
-    else
-        rc = sign_in_state(state, call, entry, data, data_len, opts, out, status);
-    key_entry_release(entry);
-    state_release(state);
     return rc;
 }
 

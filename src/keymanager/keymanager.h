@@ -106,8 +106,24 @@ int km_get_public_key(km_manager *manager, const char *key_id, km_public_key *ou
                       km_status *status);
 /* *keys is a malloc'd array of *count keys; free with km_public_keys_free. */
 int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count, km_status *status);
-int km_sign_data(km_manager *manager, const km_call *call, const char *key_id, const uint8_t *data,
-                 size_t data_len, const km_signer_opts *opts, km_signature *out, km_status *status);
+
+/* The end of km_sign_data_start: rc 0 with *signature (the callee's: it frees
+ * it with km_signature_clear), or -1 with status. */
+typedef void (*km_sign_done_fn)(void *user, int rc, km_signature *signature,
+                                const km_status *status);
+/* SignData without holding the calling thread while KMS answers: the key is
+ * looked up and the request signed here (never waiting on the network or on
+ * a credential refresh), and done runs once the answer is in, on the HTTP
+ * event thread (or the KMS client's helper thread, after a wait for
+ * credentials or after following our alias to a rotated key). Returns 0 when
+ * done will run exactly once, possibly before this returns; -1 with status
+ * when the call failed at once (not configured, unknown key, bad digest:
+ * done never runs). key_id and data are only read before this returns;
+ * *call->cancelled must stay valid until done runs: once set, the exchange
+ * in flight or the backoff under way ends and done gets CANCELLED. */
+int km_sign_data_start(km_manager *manager, const km_call *call, const char *key_id,
+                       const uint8_t *data, size_t data_len, const km_signer_opts *opts,
+                       km_sign_done_fn done, void *user, km_status *status);
 
 /* Stops background work (tasks, deletion queue) within its bound; logs what
  * the deletion queue could not finish. Safe to call more than once. */

@@ -1,7 +1,7 @@
 /* Internal to the KeyManager: the manager and its refcounted configured
  * state (keymanager.c owns their lifetime), shared with the files that
- * implement GenerateKey (key_generate.c) and following an alias to the key
- * KMS shows (alias_follow.c). */
+ * implement GenerateKey (key_generate.c), following an alias to the key KMS
+ * shows (alias_follow.c) and SignData (sign_data.c). */
 #ifndef KM_KM_STATE_H
 #define KM_KM_STATE_H
 
@@ -47,6 +47,11 @@ struct km_state {
     atomic_bool retired;          /* replaced: its fleet and queue leave our aliases alone */
     teardown_item teardown_entry; /* how the last user hands it to the reaper */
 };
+
+/* A reference to the current state (NULL: not configured), and its release:
+ * the last one hands the state to the teardown thread, from any thread. */
+km_state *km_state_acquire(km_manager *manager);
+void km_state_release(km_state *state);
 
 /* A copy of entry's public key for a reply. */
 int km_copy_public_key(const key_entry *entry, km_public_key *out, km_status *status);

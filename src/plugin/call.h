@@ -1,6 +1,8 @@
 /* The call object handlers see: a plain function per method receives the call
  * and the request bytes, and answers exactly once with call_reply or
- * call_fail, from whichever thread it runs on. Internal to src/plugin. */
+ * call_fail, from whichever thread it runs on. A METHOD_ASYNC handler that
+ * answers after it returns takes a reference with call_hold first and drops
+ * it with call_release after its answer. Internal to src/plugin. */
 #ifndef KM_PLUGIN_CALL_H
 #define KM_PLUGIN_CALL_H
 
@@ -10,6 +12,11 @@
 
 typedef struct call_context call_context;
 typedef struct plugin_server plugin_server;
+
+/* One more reference to the call (any thread); call_release drops it, and
+ * the last one ends the call. */
+void call_hold(call_context *ctx);
+void call_release(call_context *ctx);
 
 /* Answers OK with message (packed here; the caller keeps ownership). */
 void call_reply(call_context *ctx, const ProtobufCMessage *message);

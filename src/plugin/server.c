@@ -1,6 +1,7 @@
 /* gRPC core server: completion-queue loop, call objects with reference
- * counts (one per outstanding batch plus one for the handler), dispatch by
- * method kind, and the graceful stop sequence (see server.h). */
+ * counts (one per outstanding batch, one for the handler, and one that an
+ * asynchronous handler holds until it answers, on another thread), dispatch
+ * by method kind, and the graceful stop sequence (see server.h). */
 #include "plugin/server.h"
 
 #include <grpc/byte_buffer_reader.h>
@@ -9,6 +10,7 @@
 #include <grpc/support/alloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@ enum {
     GENERIC_REQUESTS = 2,     /* outstanding request_call for unknown methods */
     MAX_METHODS = 32,
     STOP_TICK_MS = 50,
+    ASYNC_CALLS_MAX = 4096, /* METHOD_ASYNC calls waiting for KMS at once (KM_MAX_ASYNC_CALLS) */
 };
 
 typedef enum {
@@ -52,6 +55,7 @@ struct call_context {
     bool have_request_slice;
     int close_cancelled;
     atomic_bool cancelled;
+    bool counted_async; /* counted in live_async until released */
     km_call km;
     atomic_int refs;
     pthread_mutex_t lock; /* serialises batches started on this call */
@@ -72,8 +76,10 @@ struct plugin_server {
     atomic_bool stop_requested;
     atomic_int live_calls; /* arrived and not yet released */
     atomic_int live_unary; /* unary calls among them */
-    int pending_requests;  /* CQ thread only */
-    bool shutdown_done;    /* CQ thread only */
+    atomic_int live_async; /* METHOD_ASYNC calls among them */
+    int async_limit;
+    int pending_requests; /* CQ thread only */
+    bool shutdown_done;   /* CQ thread only */
     call_tag shutdown_tag;
     call_context *streams; /* CQ thread only */
     void (*stop_hook)(void *arg);
@@ -81,6 +87,12 @@ struct plugin_server {
 };
 
 /* --- call objects ------------------------------------------------------------ */
+
+static bool method_is_unary(const method_def *method)
+{
+    return method != NULL && (method->kind == METHOD_INLINE || method->kind == METHOD_ASYNC ||
+                              method->kind == METHOD_WORKER);
+}
 
 static call_context *call_new(plugin_server *server, const method_def *method)
 {
@@ -138,19 +150,21 @@ static void log_call_end(const call_context *ctx)
     gpr_free(owned);
 }
 
-static void call_ref(call_context *ctx) { atomic_fetch_add(&ctx->refs, 1); }
+void call_hold(call_context *ctx) { atomic_fetch_add(&ctx->refs, 1); }
 
 /* Drops one reference; the last one ends the call. Any thread. */
-static void call_release(call_context *ctx)
+void call_release(call_context *ctx)
 {
     if (atomic_fetch_sub(&ctx->refs, 1) != 1)
         return;
     plugin_server *server = ctx->server;
-    bool unary = ctx->method != NULL &&
-                 (ctx->method->kind == METHOD_INLINE || ctx->method->kind == METHOD_WORKER);
+    bool unary = method_is_unary(ctx->method);
+    bool counted_async = ctx->counted_async;
     log_call_end(ctx);
     grpc_call_unref(ctx->call);
     call_destroy(ctx);
+    if (counted_async)
+        atomic_fetch_sub(&server->live_async, 1);
     if (unary)
         atomic_fetch_sub(&server->live_unary, 1);
     atomic_fetch_sub(&server->live_calls, 1);
@@ -159,7 +173,7 @@ static void call_release(call_context *ctx)
 /* Starts a batch holding one reference until its tag completes. */
 static bool call_start(call_context *ctx, const grpc_op *ops, size_t count, call_tag *tag)
 {
-    call_ref(ctx);
+    call_hold(ctx);
     pthread_mutex_lock(&ctx->lock);
     grpc_call_error error = grpc_call_start_batch(ctx->call, ops, count, tag, NULL);
     pthread_mutex_unlock(&ctx->lock);
@@ -247,7 +261,7 @@ static void post_request(plugin_server *server, const method_def *method)
             grpc_server_request_call(server->server, &ctx->call, &ctx->details,
                                      &ctx->request_metadata, server->cq, server->cq, &ctx->tag_new);
     } else {
-        bool unary = method->kind == METHOD_INLINE || method->kind == METHOD_WORKER;
+        bool unary = method_is_unary(method);
         error = grpc_server_request_registered_call(
             server->server, server->registered[method - service_methods], &ctx->call,
             &ctx->deadline, &ctx->request_metadata, unary ? &ctx->payload : NULL, server->cq,
@@ -346,6 +360,18 @@ static void start_stream(call_context *ctx)
     stream_list_add(ctx->server, ctx);
 }
 
+/* Counts an asynchronous call in, unless the limit is reached. */
+static bool admit_async(call_context *ctx)
+{
+    plugin_server *server = ctx->server;
+    if (atomic_fetch_add(&server->live_async, 1) >= server->async_limit) {
+        atomic_fetch_sub(&server->live_async, 1);
+        return false;
+    }
+    ctx->counted_async = true;
+    return true;
+}
+
 static void dispatch_unary(call_context *ctx)
 {
     atomic_fetch_add(&ctx->server->live_unary, 1);
@@ -353,7 +379,15 @@ static void dispatch_unary(call_context *ctx)
         call_release(ctx); /* cancelled before its request arrived */
         return;
     }
-    if (ctx->method->kind == METHOD_INLINE) {
+    if (ctx->method->kind == METHOD_ASYNC && !admit_async(ctx)) {
+        char message[160];
+        snprintf(message, sizeof message, "%s: the plugin is busy (%d calls wait for KMS); retry",
+                 call_method_name(ctx), ctx->server->async_limit);
+        call_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, message);
+        call_release(ctx);
+        return;
+    }
+    if (ctx->method->kind == METHOD_INLINE || ctx->method->kind == METHOD_ASYNC) {
         run_handler(ctx);
         call_release(ctx);
         return;
@@ -403,7 +437,7 @@ static void on_new_call(call_context *ctx, bool success)
 
     if (ctx->method == NULL)
         dispatch_unknown(ctx);
-    else if (ctx->method->kind == METHOD_INLINE || ctx->method->kind == METHOD_WORKER)
+    else if (method_is_unary(ctx->method))
         dispatch_unary(ctx);
     else
         start_stream(ctx);
@@ -475,6 +509,17 @@ static void handle_event(plugin_server *server, const grpc_event *event)
 
 /* --- start, run, stop -------------------------------------------------------- */
 
+/* ASYNC_CALLS_MAX, or KM_MAX_ASYNC_CALLS (1..ASYNC_CALLS_MAX) for tests. */
+static int async_limit(void)
+{
+    const char *text = getenv("KM_MAX_ASYNC_CALLS");
+    char *end = NULL;
+    long value = text != NULL ? strtol(text, &end, 10) : 0;
+    if (text == NULL || end == text || *end != '\0' || value < 1 || value > ASYNC_CALLS_MAX)
+        return ASYNC_CALLS_MAX;
+    return (int)value;
+}
+
 plugin_server *server_start(const char *socket_path, worker_pool *pool, char *error,
                             size_t error_size)
 {
@@ -488,13 +533,14 @@ plugin_server *server_start(const char *socket_path, worker_pool *pool, char *er
         return NULL;
     }
     server->pool = pool;
+    server->async_limit = async_limit();
     server->shutdown_tag = (call_tag){TAG_SERVER_SHUTDOWN, NULL};
     server->cq = grpc_completion_queue_create_for_next(NULL);
     server->server = grpc_server_create(NULL, NULL);
     grpc_server_register_completion_queue(server->server, server->cq, NULL);
     for (size_t i = 0; i < service_method_count; i++) {
         const method_def *method = &service_methods[i];
-        bool unary = method->kind == METHOD_INLINE || method->kind == METHOD_WORKER;
+        bool unary = method_is_unary(method);
         server->registered[i] = grpc_server_register_method(
             server->server, method->path, NULL,
             unary ? GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER : GRPC_SRM_PAYLOAD_NONE, 0);

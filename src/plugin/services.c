@@ -318,6 +318,25 @@ static km_signer_opts signer_opts_of(const SignDataRequest *in)
     return opts;
 }
 
+/* The end of a SignData, on the thread that ended it (the HTTP event thread,
+ * mostly): the answer, then the reference handle_sign_data took. */
+static void on_signed(void *user, int rc, km_signature *signature, const km_status *status)
+{
+    call_context *ctx = user;
+    if (rc == 0) {
+        SignDataResponse out = SPIRE__PLUGIN__SERVER__KEYMANAGER__V1__SIGN_DATA_RESPONSE__INIT;
+        out.signature.data = signature->signature;
+        out.signature.len = signature->signature_len;
+        out.key_fingerprint = signature->key_fingerprint;
+        call_reply(ctx, &out.base);
+        km_signature_clear(signature);
+    } else {
+        fail_with_status(ctx, status);
+    }
+    call_release(ctx);
+}
+
+/* Starts the signature on the completion-queue thread; on_signed answers. */
 static void handle_sign_data(call_context *ctx, const ProtobufCBinaryData *request)
 {
     SignDataRequest *in = unpack_or_fail(
@@ -325,18 +344,12 @@ static void handle_sign_data(call_context *ctx, const ProtobufCBinaryData *reque
     if (in == NULL)
         return;
     km_signer_opts opts = signer_opts_of(in);
-    km_signature signature = {0};
     km_status status = {0};
-    if (km_sign_data(bound_manager, call_km(ctx), in->key_id, in->data.data, in->data.len, &opts,
-                     &signature, &status) == 0) {
-        SignDataResponse out = SPIRE__PLUGIN__SERVER__KEYMANAGER__V1__SIGN_DATA_RESPONSE__INIT;
-        out.signature.data = signature.signature;
-        out.signature.len = signature.signature_len;
-        out.key_fingerprint = signature.key_fingerprint;
-        call_reply(ctx, &out.base);
-        km_signature_clear(&signature);
-    } else {
+    call_hold(ctx); /* on_signed's, from now on */
+    if (km_sign_data_start(bound_manager, call_km(ctx), in->key_id, in->data.data, in->data.len,
+                           &opts, on_signed, ctx, &status) != 0) {
         fail_with_status(ctx, &status);
+        call_release(ctx);
     }
     free_message(in);
 }
@@ -359,6 +372,6 @@ const method_def service_methods[] = {
     {KEYMANAGER "GenerateKey", "GenerateKey", METHOD_WORKER, handle_generate_key},
     {KEYMANAGER "GetPublicKey", "GetPublicKey", METHOD_INLINE, handle_get_public_key},
     {KEYMANAGER "GetPublicKeys", "GetPublicKeys", METHOD_INLINE, handle_get_public_keys},
-    {KEYMANAGER "SignData", "SignData", METHOD_WORKER, handle_sign_data},
+    {KEYMANAGER "SignData", "SignData", METHOD_ASYNC, handle_sign_data},
 };
 const size_t service_method_count = sizeof service_methods / sizeof service_methods[0];

@@ -274,6 +274,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # The plugin opens up to 64 connections at once (its event thread sends
+    # every SignData in flight); socketserver's default backlog of 5 drops SYNs.
+    request_queue_size = 128
 
     def __init__(self, address, emulator):
         self.emulator = emulator

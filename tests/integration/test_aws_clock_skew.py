@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from keymanager_helpers import TD_PREFIX, start_configured, verify
+from keymanager_helpers import TD_PREFIX, start_configured, verify, wait_until
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_DIR = os.path.abspath(os.path.join(os.path.dirname(TESTS_DIR),
@@ -194,3 +194,38 @@ def test_plugin_serves_under_a_skewed_clock(start_plugin, kms, tmp_path, offset)
     assert_one_warning(warnings, SKEWS[offset], kms.url)
     host.shutdown()
     assert host.wait(10) == 0
+
+
+def test_sign_data_refused_for_skew_is_signed_again_on_the_async_path(start_plugin, kms, tmp_path):
+    """The wall clock jumps 20 minutes after Configure (libfaketime reading its
+    offset from a file on every call): the next SignData, signed on the
+    asynchronous path with the offset learned so far (none), is refused for
+    skew, learns the offset from the refusal's Date and is signed again once,
+    outside its attempts; later signatures are right at once."""
+    clock_file = tmp_path / "faketime"
+    clock_file.write_text("+0\n")
+    env = dict(faketime_env("+0"), FAKETIME=None, FAKETIME_TIMESTAMP_FILE=str(clock_file),
+               FAKETIME_NO_CACHE="1")
+    host, _ = start_configured(start_plugin, kms, tmp_path, extra_env=env,
+                               extra_hcl='log_level = "debug"')
+    key = host.generate_key("x509-CA-A", "EC_P256")
+    digest_message = b"the data SPIRE signs"
+    digest = hashlib.sha256(digest_message).digest()
+    clock_file.write_text("+20m\n")
+    kms.reset_calls()
+    response = host.sign_data("x509-CA-A", digest, hash_algorithm="SHA256")
+    verify(key.pkix_data, response.signature, "SHA256", digest_message)
+    assert kms.calls("Sign") == 2  # refused for skew, then signed again
+    response = host.sign_data("x509-CA-A", digest, hash_algorithm="SHA256")
+    verify(key.pkix_data, response.signature, "SHA256", digest_message)
+    assert kms.calls("Sign") == 3
+
+    def sign_calls():
+        return [(r["result"], r["attempts"]) for r in host.log_records() if isinstance(r, dict)
+                and r.get("@message") == "AWS call" and r.get("operation") == "Sign"]
+
+    assert wait_until(lambda: len(sign_calls()) == 2 and sign_calls(),
+                      what="both Sign calls logged") == [("OK", "2"), ("OK", "1")]
+    records = [r for r in host.log_records() if isinstance(r, dict)]
+    warnings = [r for r in records if r.get("@message", "").startswith(SKEW_WARNING)]
+    assert_one_warning(warnings, SKEWS["+20m"], kms.url)

@@ -1,12 +1,14 @@
-"""Calls that reach KMS run on the worker pool: a slow SignData never delays
-cheap calls; a client that gives up on an in-flight KMS call leaks nothing;
-answers carry the keymanager's results."""
+"""Calls that reach KMS never hold the completion-queue thread (Configure and
+GenerateKey run on the worker pool, SignData waits for KMS without a thread):
+a slow SignData never delays cheap calls; a client that gives up on an
+in-flight KMS call leaks nothing; a full worker queue answers
+RESOURCE_EXHAUSTED; answers carry the keymanager's results."""
 import hashlib
 import time
 
 import grpc
 
-from pluginhost.host import SERVING
+from pluginhost.host import SERVING, key_type, km_pb2
 
 
 def configure(host, kms):
@@ -86,24 +88,27 @@ def test_cancelled_in_flight_kms_calls_leak_nothing(start_plugin, kms, tmp_path)
 
 
 def test_full_worker_queue_answers_resource_exhausted(start_plugin, kms, tmp_path):
+    # Configure and GenerateKey run on the 8 workers (SignData does not: see
+    # test_plugin_async_sign.py). 8 GenerateKey calls hold them: the first
+    # waits on KMS, the 7 others on the lock that serialises key changes.
     host = start_plugin(extra_env=dict(kms.plugin_env(), AWS_ENDPOINT_URL=kms.url),
                         cwd=str(tmp_path))
     configure(host, kms)
-    host.generate_key("x509-CA-A", "EC_P256")
-    digest = hashlib.sha256(b"busy").digest()
-    request = host.sign_request("x509-CA-A", digest, "SHA256")
     kms.reset_calls()
-    kms.inject("Sign", "latency", count=8, latency_ms=4000)
-    blockers = [host.call_future("SignData", request) for _ in range(8)]
-    while kms.calls("Sign") < 8:
-        time.sleep(0.01)  # polling until every worker waits on KMS
-    flood = [host.call_future("SignData", request) for _ in range(300)]
+    kms.inject("CreateKey", "latency", count=1, latency_ms=4000)
+    blockers = [host.call_future("GenerateKey", km_pb2.GenerateKeyRequest(
+        key_id=f"key-{i}", key_type=key_type("EC_P256"))) for i in range(8)]
+    while kms.calls("CreateKey") < 1:
+        time.sleep(0.01)  # polling until the first one waits on KMS
+    bad_configure = b"\x0a\x03{{{"  # hcl_configuration "{{{": answered INVALID_ARGUMENT
+    flood = [host.raw_unary_future("/spire.service.common.config.v1.Config/Configure",
+                                   bad_configure) for _ in range(300)]
     assert host.health() == SERVING
     codes = [future.code() for future in flood]  # waits for every answer
     busy = [f for f in flood if f.code() == grpc.StatusCode.RESOURCE_EXHAUSTED]
     assert busy, "no call was refused with 300 queued behind 8 blocked workers"
     assert "busy" in busy[0].details()
-    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
-    assert codes.count(grpc.StatusCode.OK) >= 256  # the queue's capacity
+    assert set(codes) <= {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert codes.count(grpc.StatusCode.INVALID_ARGUMENT) >= 256  # the queue's capacity
     for future in blockers:
-        assert future.result(timeout=10).signature
+        assert future.result(timeout=30).public_key.id.startswith("key-")

@@ -61,7 +61,11 @@ static int scripted_perform(void *ctx, const aws_http_request *request, aws_http
     }
     snprintf(r->body, sizeof r->body, "%.*s", (int)request->body_len,
              request->body != NULL ? request->body : "");
-    snprintf(r->scope, sizeof r->scope, "%s", request->sigv4_scope ? request->sigv4_scope : "");
+    if (request->sigv4_scope != NULL)
+        snprintf(r->scope, sizeof r->scope, "aws:amz:%s:%s", request->sigv4_scope->region,
+                 request->sigv4_scope->service);
+    else
+        r->scope[0] = '\0';
     if (request->credentials != NULL)
         snprintf(r->signer, sizeof r->signer, "%s", request->credentials->access_key_id);
     r->clock_offset = response->clock_offset = aws_clock_offset(); /* as aws_http_perform */

@@ -232,7 +232,9 @@ static void test_sigv4_and_session_token(void **state)
                                    .secret_access_key = "very-secret-key",
                                    .session_token = "session-token-xyz"};
     aws_http_request request = post("{\"Limit\":1}");
-    request.sigv4_scope = "aws:amz:us-east-2:kms";
+    aws_sigv4_scope scope;
+    assert_int_equal(aws_sigv4_scope_init(&scope, "us-east-2", "kms"), 0);
+    request.sigv4_scope = &scope;
     request.credentials = &credentials;
     aws_http_response response;
     aws_error err;

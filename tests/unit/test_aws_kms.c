@@ -57,7 +57,11 @@ static int fake_send(void *user, const aws_http_request *request, aws_http_respo
     snprintf(r->url, sizeof r->url, "%s", request->url);
     snprintf(r->method, sizeof r->method, "%s", request->method);
     snprintf(r->body, sizeof r->body, "%.*s", (int)request->body_len, request->body);
-    snprintf(r->scope, sizeof r->scope, "%s", request->sigv4_scope ? request->sigv4_scope : "");
+    if (request->sigv4_scope != NULL)
+        snprintf(r->scope, sizeof r->scope, "aws:amz:%s:%s", request->sigv4_scope->region,
+                 request->sigv4_scope->service);
+    else
+        r->scope[0] = '\0';
     snprintf(r->access_key, sizeof r->access_key, "%s", request->credentials->access_key_id);
     snprintf(r->session_token, sizeof r->session_token, "%.63s",
              request->credentials->session_token);

@@ -47,7 +47,8 @@ static int fake_send(void *user, const aws_http_request *request, aws_http_respo
     recorded *r = &f->requests[f->request_count];
     snprintf(r->url, sizeof r->url, "%s", request->url);
     snprintf(r->body, sizeof r->body, "%.*s", (int)request->body_len, request->body);
-    snprintf(r->scope, sizeof r->scope, "%s", request->sigv4_scope);
+    snprintf(r->scope, sizeof r->scope, "aws:amz:%s:%s", request->sigv4_scope->region,
+             request->sigv4_scope->service);
     for (const char *const *h = request->headers; h && *h; h++) {
         strncat(r->headers, *h, sizeof r->headers - strlen(r->headers) - 2);
         strcat(r->headers, "\n");
