@@ -351,8 +351,10 @@ void deletion_queue_stop_into(deletion_queue *queue, int timeout_ms, deletion_qu
     for (size_t i = 0; i < queue->count; i++) {
         pending_key *key = &queue->keys[i];
         if (successor == NULL || !deletion_queue_push(successor, key->key_id, key->reason))
-            log_write(LOG_ERROR, MODULE, "Key deletion not scheduled before shutdown", "key_arn",
-                      key->key_id, "reason", key->reason, LOG_END);
+            log_write(LOG_WARN, MODULE,
+                      "Key deletion not scheduled before shutdown (the orphan sweep of any server "
+                      "of the trust domain deletes it if it stays unaliased)",
+                      "key_arn", key->key_id, "reason", key->reason, LOG_END);
         pending_free(key);
     }
     pthread_cond_destroy(&queue->changed);

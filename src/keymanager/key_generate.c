@@ -4,7 +4,8 @@
  * before anything is given up (the rule in deletion_queue.h): KMS shows it on
  * the new key -> the cache follows and GenerateKey succeeds; otherwise the new
  * key goes to the deletion queue, whose own check decides. The rotated-out
- * key is queued only after the alias points at the new key. */
+ * key is queued only after the alias points at the new key, and checked only
+ * after the settle delay (see queue_rotated_out). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,21 @@ static int create_kms_key(km_state *state, const aws_call_ctx *ctx, const char *
     return rc == 0 ? 0 : km_fail_aws(status, "CreateKey", &err);
 }
 
+/* Queues the key a rotation replaced, first checked after the settle delay,
+ * not at once: a replica sharing our server id may have read the alias
+ * (DescribeKey: old) just before this rotation, and its refresh write
+ * (UpdateAlias to old, fleet_tasks.c, 10 s deadline) may still be on its way
+ * to KMS; our alias lock does not order another process. Checked at once, old
+ * could be scheduled for deletion right after the check and right before that
+ * write lands, leaving the replicas' alias on a key pending deletion. Checked
+ * once the write has landed, old is kept (the alias targets it) and we follow
+ * the alias back. */
+static void queue_rotated_out(km_state *state, const key_entry *old)
+{
+    deletion_queue_push_after(state->deletions, old->arn, "rotated out",
+                              deletion_queue_settle_ms());
+}
+
 int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *key_id,
                          km_key_type type, const char *alias, km_public_key *out, km_status *status)
 {
@@ -202,7 +218,7 @@ int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *k
     log_write(LOG_INFO, MODULE, alias_exists ? "Key rotated" : "Key generated", "key_id", key_id,
               "key_arn", meta.arn, "alias_name", alias, "fingerprint", entry->fingerprint, LOG_END);
     if (old != NULL) {
-        deletion_queue_push(state->deletions, old->arn, "rotated out");
+        queue_rotated_out(state, old);
         key_entry_release(old);
     }
     int rc = km_copy_public_key(entry, out, status);

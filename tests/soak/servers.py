@@ -22,6 +22,9 @@ FLEET_HCL = (f'refresh_aliases_interval = "1s"\n\ndispose_aliases_interval = "1s
              f'dispose_keys_interval = "2s"\n\nstale_alias_age = "{STALE_ALIAS_AGE_H}h"\n\n'
              f'orphan_key_age = "{ORPHAN_KEY_AGE_H}h"\n\nlog_level = "debug"')
 TASKS = ("refresh_aliases", "dispose_aliases", "dispose_keys")
+# The deletion queue's settle delay (5 minutes in production): longer than a
+# refresh write may take to land (its 10 s deadline, retries included).
+SETTLE_MS = 12000
 
 
 class SoakServer:
@@ -31,7 +34,7 @@ class SoakServer:
     fault that hits a call fail it, so the unknown-outcome paths run often."""
 
     def __init__(self, name, binary, emulator, workdir, identity=None, max_attempts=None,
-                 settle_ms=1000):
+                 settle_ms=SETTLE_MS):
         self.name = name
         self.max_attempts = max_attempts
         self.binary = binary
