@@ -319,16 +319,13 @@ def show_aliases(emulator, server_id):
         key = client.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]
         mark = "" if alias["AliasName"].startswith(ours) else "  (another server)"
         say(f"{alias['AliasName']}  ->  {alias['TargetKeyId']} [{key['KeyState']}]{mark}")
-    # The rotated-out CA key: queued by the plugin for deletion (7-day window).
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        pending = [k for k in emulator.state()["keys"] if k["state"] == "PendingDeletion"]
-        if pending:
-            for key in pending:
-                say(f"rotated-out key {key['id']} [PendingDeletion, window 7 days]")
-            return
-        time.sleep(0.05)
-    say("rotated-out key not yet scheduled for deletion")
+    # The rotated-out CA key: queued by the plugin, scheduled for deletion
+    # (7-day window) once the settle delay after the rotation has passed.
+    targets = {alias["TargetKeyId"] for alias in aliases}
+    for key in emulator.state()["keys"]:
+        if key["id"] not in targets and key["description"].startswith("SPIRE_SERVER_KEY/"):
+            say(f"rotated-out key {key['id']} [{key['state']}]: queued; the plugin schedules its "
+                "deletion 5 minutes after the rotation")
 
 
 def main():

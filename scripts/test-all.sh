@@ -4,7 +4,8 @@
 # the unit and integration tests on an ASan+UBSan build, SPIRE's KeyManager
 # conformance checks with the plugin under valgrind, then the unit tests
 # (ctest), the emulator's own tests and the integration tests (pytest against
-# the real binary and the KMS emulator).
+# the real binary and the KMS emulator), and a 60-second chaos soak (tests/soak:
+# a fleet of plugins under random faults; `make soak` runs it longer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -69,3 +70,7 @@ ctest --test-dir build --output-on-failure -j"$JOBS"
 
 stage "emulator and integration tests"
 KM_BUILD_DIR=build $PY -m pytest -q tests/emulator tests/integration
+
+stage "chaos soak (60 s, release build; make soak runs it for 10 minutes)"
+KM_BUILD_DIR=build $PY -m pytest -q tests/soak
+$PY tests/soak/chaos_soak.py --build-dir build --duration 60

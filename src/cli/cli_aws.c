@@ -144,13 +144,6 @@ void cli_explain_error(const aws_error *err, const char *operation, char *out, s
 
 /* ---- output helpers --------------------------------------------------------------- */
 
-double cli_now(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
 void cli_format_time(double epoch_s, char *out, size_t size)
 {
     if (epoch_s <= 0) {

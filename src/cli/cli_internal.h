@@ -101,8 +101,6 @@ void cli_format_time(double epoch_s, char *out, size_t size);
 void cli_format_age(double epoch_s, double now_s, char *out, size_t size);
 /* "336h", "48h", "90m": a duration as the configuration writes it. */
 void cli_format_duration(int64_t ms, char *out, size_t size);
-/* Wall clock, epoch seconds. */
-double cli_now(void);
 
 /* A configuration file ("-": stdin) as a C string (malloc'd), or NULL with
  * *problem set; shared by validate and doctor --config. */

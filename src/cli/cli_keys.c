@@ -97,7 +97,6 @@ static int open_and_scan(const cli_options *options, keys_run *run)
         .call = &call,
         .trust_domain = options->trust_domain,
         .ages = &run->ages,
-        .now_s = cli_now(),
         .describe_aliased = options->describe_aliased,
         .progress = on_scan_progress,
         .progress_ctx = &run->progress,

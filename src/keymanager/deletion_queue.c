@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "keymanager/fleet_internal.h"
 #include "keymanager/kms_truth.h"
 #include "keymanager/tag_mode.h"
 
@@ -164,13 +165,6 @@ static outcome check_unused(deletion_queue *queue, pending_key *key, const aws_c
     return verdict;
 }
 
-static double wall_clock_s(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
 static void error_text(const aws_error *err, char *out, size_t size)
 {
     snprintf(out, size, "%s: %s", err->code[0] ? err->code : aws_status_name(err->status),
@@ -214,7 +208,7 @@ static outcome check_tags(deletion_queue *queue, pending_key *key, const aws_cal
         return OUTCOME_UNUSED;
     tag_judge judge = {.trust_domain = queue->options.trust_domain,
                        .server_id = queue->options.server_id,
-                       .now_s = wall_clock_s(),
+                       .now_s = fleet_kms_now_s(),
                        .stale_age_ms = queue->options.stale_alias_age_ms};
     aws_error err;
     aws_error_clear(&err);
@@ -499,8 +493,10 @@ void deletion_queue_stop_into(deletion_queue *queue, int timeout_ms, deletion_qu
     for (size_t i = 0; i < queue->count; i++) {
         pending_key *key = &queue->keys[i];
         if (successor == NULL || !deletion_queue_push(successor, key->key_id, key->reason))
-            log_write(LOG_ERROR, MODULE, "Key deletion not scheduled before shutdown", "key_arn",
-                      key->key_id, "reason", key->reason, LOG_END);
+            log_write(LOG_WARN, MODULE,
+                      "Key deletion not scheduled before shutdown (the orphan sweep of any server "
+                      "of the trust domain deletes it if it stays unaliased)",
+                      "key_arn", key->key_id, "reason", key->reason, LOG_END);
         pending_free(key);
     }
     pthread_cond_destroy(&queue->changed);

@@ -42,6 +42,11 @@
  *    above runs once KMS has settled and can be read. A definite refusal at
  *    the first attempt (AccessDenied, ...) was not applied: the key is queued
  *    at once, and still checked.
+ *  - A key a rotation replaced (GenerateKey): queued once the alias points
+ *    at the new key, first checked after the settle delay: a replica sharing
+ *    our server id may have a refresh write re-pointing the alias at the old
+ *    key still on its way to KMS (another process: our alias lock does not
+ *    order it); once it has landed the check sees it.
  *  - CreateKey whose answer was lost leaves an unaliased key nobody knows:
  *    the orphan sweep's, after orphan_key_age.
  *  - Another server's stale alias (fleet_tasks.c): read again (ListAliases
@@ -91,9 +96,10 @@ bool deletion_queue_push(deletion_queue *queue, const char *key_id, const char *
 /* Like deletion_queue_push, but the first check waits delay_ms. */
 bool deletion_queue_push_after(deletion_queue *queue, const char *key_id, const char *reason,
                                int64_t delay_ms);
-/* How long a key whose alias step had an unknown outcome waits before its
- * first check: 5 minutes, for KMS's eventual consistency; env
- * KM_ALIAS_SETTLE_MS (tests only) sets another value. */
+/* How long a key whose alias step had an unknown outcome, or a rotated-out
+ * key, waits before its first check: 5 minutes, for KMS's eventual
+ * consistency and alias writes still on their way; env KM_ALIAS_SETTLE_MS
+ * (tests only) sets another value. */
 int64_t deletion_queue_settle_ms(void);
 /* Number of keys still waiting. */
 size_t deletion_queue_pending(deletion_queue *queue);

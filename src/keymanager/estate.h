@@ -93,7 +93,7 @@ typedef struct {
     size_t undescribed;        /* keys no alias targets whose DescribeKey failed: not judged */
     char undescribed_why[512]; /* the first such failure */
     estate_calls calls;
-    double now_s; /* the wall clock the verdicts were taken at */
+    double now_s; /* KMS's time the verdicts were taken at */
 } estate;
 
 void estate_clear(estate *account);
@@ -178,8 +178,8 @@ typedef struct {
     const aws_call_ctx *call;
     const char *trust_domain; /* NULL: every trust domain */
     const estate_ages *ages;
-    double now_s;
-    bool describe_aliased;       /* also DescribeKey each key a SPIRE alias targets */
+    double now_s;          /* KMS's time; 0: the skew-corrected clock once the listings are done */
+    bool describe_aliased; /* also DescribeKey each key a SPIRE alias targets */
     estate_progress_fn progress; /* may be NULL */
     void *progress_ctx;
 } estate_scan_options;
@@ -198,8 +198,8 @@ typedef struct {
     const aws_call_ctx *call;
     const char *trust_domain;
     const estate_ages *ages;
-    int pending_window_days;                                /* 7..30 */
-    double (*now_s)(void);                                  /* the wall clock; NULL: time() */
+    int pending_window_days; /* 7..30 */
+    double (*now_s)(void);   /* KMS's time; NULL: the skew-corrected clock (fleet_kms_now_s) */
     void (*progress)(void *ctx, size_t done, size_t total); /* may be NULL */
     void *progress_ctx;
 } estate_prune_options;

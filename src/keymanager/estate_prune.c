@@ -12,16 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "keymanager/estate.h"
 #include "keymanager/fleet_internal.h"
 #include "keymanager/kms_truth.h"
 #include "keymanager/naming.h"
 
-static double wall_now(const estate_prune_options *options)
+/* KMS's time: the dates judged are KMS's (fleet_kms_now_s). */
+static double kms_now(const estate_prune_options *options)
 {
-    return options->now_s != NULL ? options->now_s() : (double)time(NULL);
+    return options->now_s != NULL ? options->now_s() : fleet_kms_now_s();
 }
 
 static void finish(estate_action *action, estate_result result, const char *format, ...)
@@ -119,7 +119,7 @@ static void delete_alias(const estate_prune_options *options, estate_action *act
         return;
     }
     if (!fleet_alias_is_stale(action->alias, action->key_id, now.last_updated,
-                              options->trust_domain, "", wall_now(options),
+                              options->trust_domain, "", kms_now(options),
                               options->ages->stale_alias_age_ms)) {
         finish(action, ESTATE_SKIPPED,
                "the alias was refreshed since the listing: a live server uses it; kept");
@@ -175,7 +175,7 @@ static bool key_may_be_scheduled(const estate_prune_options *options, estate_act
         return false;
     }
     bool orphan_action = action->alias == NULL;
-    if (orphan_action && !fleet_key_is_orphan(key, false, options->trust_domain, wall_now(options),
+    if (orphan_action && !fleet_key_is_orphan(key, false, options->trust_domain, kms_now(options),
                                               options->ages->orphan_key_age_ms)) {
         finish(action, ESTATE_SKIPPED, "no longer an orphan (state %s); kept", key->key_state);
         return false;
@@ -191,7 +191,7 @@ static bool tags_allow_deletion(const estate_prune_options *options, estate_acti
     char why[1200];
     tag_judge judge = {.trust_domain = options->trust_domain,
                        .server_id = NULL, /* no server of ours: every server's tags count */
-                       .now_s = wall_now(options),
+                       .now_s = kms_now(options),
                        .stale_age_ms = options->ages->stale_alias_age_ms};
     aws_error err = {0};
     *retire = false;

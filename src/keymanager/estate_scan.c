@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "keymanager/estate.h"
+#include "keymanager/fleet_internal.h"
 #include "keymanager/listing.h"
 #include "keymanager/naming.h"
 
@@ -258,8 +259,10 @@ static int build(scan_state *scan, kms_key_metadata **metadata, estate *out)
     char why[sizeof out->undescribed_why];
     snprintf(why, sizeof why, "%s", out->undescribed_why);
     const estate_scan_options *o = scan->options;
+    /* After the listings: their answers taught the corrected clock KMS's time. */
+    double now_s = o->now_s > 0 ? o->now_s : fleet_kms_now_s();
     int rc = estate_build(listed, scan->key_count, scan->aliases, scan->alias_count,
-                          o->trust_domain, o->now_s, o->ages, out);
+                          o->trust_domain, now_s, o->ages, out);
     out->undescribed = undescribed;
     snprintf(out->undescribed_why, sizeof out->undescribed_why, "%s", why);
     free(listed);

@@ -1,7 +1,9 @@
 /* The fleet tasks' scheduler: one thread runs refresh aliases, dispose
  * aliases and dispose keys (in tag mode: via tags), each on its own period (first run one period
  * after start, except refresh: see fleet_first_delay_ms), sleeping on a
- * CLOCK_MONOTONIC condition variable in between.
+ * CLOCK_MONOTONIC condition variable in between. Each run judges KMS's dates
+ * (alias LastUpdatedDate, key CreationDate) on KMS's clock as the AWS client
+ * learned it (fleet_kms_now_s), not on the host's.
  * fleet_stop raises the stop flag that every KMS call carries, wakes the
  * thread and joins it. */
 #include "keymanager/fleet.h"
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/clock.h"
 #include "common/log.h"
 #include "keymanager/fleet_internal.h"
 
@@ -53,12 +56,7 @@ static int64_t monotonic_ms(void)
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-static double wall_clock_s(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
+double fleet_kms_now_s(void) { return (double)aws_clock_now(); }
 
 static int64_t or_default(int64_t value_ms, int64_t default_ms)
 {
@@ -75,8 +73,10 @@ int64_t fleet_first_delay_ms(bool is_refresh, int64_t interval_ms)
 static void run_task(fleet *self, task_id task)
 {
     aws_call_ctx call = {.deadline_ms = 0, .cancelled = &self->cancelled};
-    fleet_run_env env = {
-        .options = &self->options, .call = &call, .now_s = wall_clock_s(), .learnt = &self->learnt};
+    fleet_run_env env = {.options = &self->options,
+                         .call = &call,
+                         .now_s = fleet_kms_now_s(),
+                         .learnt = &self->learnt};
     bool tag_sweep = task == TASK_DISPOSE_KEYS && self->options.tag_mode;
     fleet_run_stats stats = {.task = tag_sweep ? TAG_SWEEP_NAME : task_names[task]};
     switch (task) {

@@ -60,10 +60,21 @@ typedef struct {
     bool list_tags_denied; /* kms:ListResourceTags answered AccessDenied (logged once) */
 } fleet_learnt;
 
+/* KMS's time (epoch seconds), to judge the dates KMS gives (alias
+ * LastUpdatedDate, key CreationDate) by: the skew-corrected clock of
+ * aws/clock.h, the host clock plus the offset learned from the Date of AWS's
+ * answers, so a host clock days off neither ages live peers' aliases nor
+ * keeps dead ones young. Once an answer came (Configure's start-up listing
+ * precedes every run) it is within AWS_CLOCK_SKEW_THRESHOLD_S (4 minutes) of
+ * KMS's clock, far below the ages it judges (>= 24 h). Read at the start
+ * of a run, before its listings: an offset learned during a run applies from
+ * the next run. */
+double fleet_kms_now_s(void);
+
 typedef struct {
     const fleet_options *options;
     const aws_call_ctx *call; /* carries the stop flag */
-    double now_s;             /* wall clock (epoch seconds) at the start of the run */
+    double now_s;             /* fleet_kms_now_s() at the start of the run */
     fleet_learnt *learnt;     /* may be NULL */
 } fleet_run_env;
 

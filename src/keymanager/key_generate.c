@@ -4,7 +4,8 @@
  * before anything is given up (the rule in deletion_queue.h): KMS shows it on
  * the new key -> the cache follows and GenerateKey succeeds; otherwise the new
  * key goes to the deletion queue, whose own check decides. The rotated-out
- * key is queued only after the alias points at the new key.
+ * key is queued only after the alias points at the new key, and checked only
+ * after the settle delay (see queue_rotated_out).
  *
  * Tag mode (tag_mode.h): the new key is created spire-active = "false", so a
  * GenerateKey that fails at any step (or whose CreateKey answer is lost) never
@@ -20,6 +21,7 @@
 
 #include "aws/http.h"
 #include "common/log.h"
+#include "keymanager/fleet_internal.h"
 #include "keymanager/km_state.h"
 #include "keymanager/km_status.h"
 #include "keymanager/kms_truth.h"
@@ -32,13 +34,6 @@ enum {
     ALIAS_READ_TIMEOUT_MS = 10000, /* reading an alias after an unknown outcome */
     TAG_WRITE_TIMEOUT_MS = 10000,  /* spire-active after the alias step */
 };
-
-static double wall_clock_s(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
 
 /* Queues a key created by a GenerateKey that then failed before any alias
  * step (the deletion queue still checks that no alias targets it). */
@@ -174,7 +169,7 @@ static int create_kms_key(km_state *state, const aws_call_ctx *ctx, const char *
                                   .tags = state->tags,
                                   .tag_count = state->tag_count};
     if (state->tag_mode && state->tag_count <= CONFIG_TAG_MODE_MAX_KEY_TAGS) {
-        tag_mode_format_time(wall_clock_s(), now);
+        tag_mode_format_time(fleet_kms_now_s(), now);
         input.tags = tags;
         input.tag_count = tag_mode_key_tags(state->trust_domain, state->server_id, key_id, "false",
                                             now, state->tags, state->tag_count, tags);
@@ -217,10 +212,25 @@ static void hand_over_active_tag(km_state *state, const key_entry *old, key_entr
     if (!state->tag_mode || !old_retired)
         return;
     char now[TAG_MODE_TIME_SIZE];
-    tag_mode_format_time(wall_clock_s(), now);
+    tag_mode_format_time(fleet_kms_now_s(), now);
     const kms_tag active[] = {{TAG_ACTIVE, "true"}, {TAG_LAST_UPDATE, now}};
     write_tags(state, entry->arn, active, 2,
                "Could not tag the new key active; the next alias refresh does it");
+}
+
+/* Queues the key a rotation replaced, first checked after the settle delay,
+ * not at once: a replica sharing our server id may have read the alias
+ * (DescribeKey: old) just before this rotation, and its refresh write
+ * (UpdateAlias to old, fleet_tasks.c, 10 s deadline) may still be on its way
+ * to KMS; our alias lock does not order another process. Checked at once, old
+ * could be scheduled for deletion right after the check and right before that
+ * write lands, leaving the replicas' alias on a key pending deletion. Checked
+ * once the write has landed, old is kept (the alias targets it) and we follow
+ * the alias back. */
+static void queue_rotated_out(km_state *state, const key_entry *old)
+{
+    deletion_queue_push_after(state->deletions, old->arn, "rotated out",
+                              deletion_queue_settle_ms());
 }
 
 int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *key_id,
@@ -270,7 +280,7 @@ int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *k
     log_write(LOG_INFO, MODULE, alias_exists ? "Key rotated" : "Key generated", "key_id", key_id,
               "key_arn", meta.arn, "alias_name", alias, "fingerprint", entry->fingerprint, LOG_END);
     if (old != NULL) {
-        deletion_queue_push(state->deletions, old->arn, "rotated out");
+        queue_rotated_out(state, old);
         key_entry_release(old);
     }
     int rc = km_copy_public_key(entry, out, status);

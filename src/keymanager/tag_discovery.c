@@ -6,17 +6,11 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "keymanager/fleet_internal.h"
 #include "keymanager/kms_truth.h"
 #include "keymanager/tag_mode.h"
 
 #define MODULE "keymanager"
-
-static double wall_clock_s(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
 
 static void warn_failed(const char *what, const key_fetch_step *step, const aws_error *err)
 {
@@ -30,7 +24,7 @@ static void warn_failed(const char *what, const key_fetch_step *step, const aws_
 static void migrate(const tag_discovery_env *env, const key_fetch_step *step)
 {
     char now[TAG_MODE_TIME_SIZE];
-    tag_mode_format_time(wall_clock_s(), now);
+    tag_mode_format_time(fleet_kms_now_s(), now);
     kms_tag tags[TAG_MODE_SPIRE_TAGS];
     size_t count = tag_mode_key_tags(env->trust_domain, env->server_id, step->spire_id, "true", now,
                                      NULL, 0, tags);

@@ -55,10 +55,13 @@ class EmulatorProcess(RemoteControl):
     """Starts `python3 kms_emulator.py --port 0` and waits (with a deadline)
     for its KMS_EMULATOR_URL line. Control methods take keyword arguments."""
 
-    def __init__(self, region="us-east-2", state_file=None, timeout=20.0):
+    def __init__(self, region="us-east-2", state_file=None, timeout=20.0,
+                 clock_follows_emulator=False):
         command = [sys.executable, SCRIPT, "--port", "0", "--region", region]
         if state_file:
             command += ["--state-file", str(state_file)]
+        if clock_follows_emulator:
+            command.append("--clock-follows-emulator")
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         super().__init__(self._read_url(timeout))
 

@@ -77,20 +77,36 @@ Python API (stable):
         labels above (unknown KMS or tagging targets: "UnknownOperation"). A
         fault is taken when the request is counted, before authentication.
     now(); advance_clock(seconds)   the emulator clock (CreationDate, alias
-        dates, key deletion); SigV4 skew and credential expiry use the real clock.
+        dates, key deletion). By default answers' Date header and the SigV4
+        time check (5 minutes either way) use the real clock, as does
+        credential expiry. With Emulator(clock_follows_emulator=True) or
+        configure(clock_follows_emulator=True), the Date header and the SigV4
+        time check follow the emulator clock: after advance_clock(days) a
+        client signing with the host's time is refused "Signature expired"
+        and can learn the offset from the Date, as from a real KMS whose clock
+        differs from the host's. Credential expiry, IMDS tokens and the
+        Expiration of issued credentials stay on the real clock.
+    fault_log(since=0) -> [{seq, operation, fault, akid, at}] every fault
+        taken (seq counts from 1; entries with seq > since), with the access
+        key id the request was signed with (None when unsigned) and the real
+        time it was taken (epoch seconds): which client a fault hit.
     create_key(spec, description="", creation_date=None, tags=None) -> key id
         (tags: {key: value}, as if given to CreateKey)
     create_alias(name, key_id, last_updated=None); disable_key(key_id)
     set_alias_last_updated(alias_name, epoch_seconds); set_key_creation_date(key_id, epoch_seconds)
     state() -> {"keys": [{id, arn, spec, state, description, creation_date,
-                          deletion_date, tags}], "aliases": [{name, arn, key_id,
-                          creation_date, last_updated}]}
+                          deletion_date, tags, public_key_sha256}], "aliases": [{name,
+                          arn, key_id, creation_date, last_updated}]}
+        (public_key_sha256: hex SHA-256 of the DER SubjectPublicKeyInfo, the
+        fingerprint SPIRE's KeyManager gives for the key)
     configure(temp_credential_seconds=, container_token=, imds_role_name=,
-              expected_web_identity_token=)   (also plain attributes)
+              expected_web_identity_token=, clock_follows_emulator=)
+        (also plain attributes)
     web_identity_tokens() -> tokens received by AssumeRoleWithWebIdentity
 
 Process mode:
     /usr/bin/python3 tests/emulator/kms_emulator.py --port 0 [--region us-east-2] [--state-file F]
+        [--clock-follows-emulator]
 prints "KMS_EMULATOR_URL=http://127.0.0.1:PORT" and serves until SIGTERM.
 """
 import argparse
@@ -131,7 +147,8 @@ CREDENTIAL_LABELS = ("imds_token", "imds_role", "imds_credentials", "container_c
 FAULTS = ("throttle", "500", "503", "limit", "access_denied", "drop", "latency",
           "lost", "lost_500", "lost_503")
 LOST_ANSWER_FAULTS = {"lost": None, "lost_500": "500", "lost_503": "503"}
-CONTROL_METHODS = ("inject", "clear_faults", "calls", "reset_calls", "now", "advance_clock",
+CONTROL_METHODS = ("inject", "clear_faults", "fault_log", "calls", "reset_calls", "now",
+                   "advance_clock",
                    "create_key", "create_alias", "disable_key", "set_alias_last_updated",
                    "set_key_creation_date", "state", "add_credentials", "configure",
                    "web_identity_tokens", "sso_grant")
@@ -263,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"Content-Type: {answer.content_type}",
                 f"Content-Length: {len(answer.body)}",
                 f"x-amzn-RequestId: {request_id}",
-                f"Date: {self.date_time_string()}"]
+                f"Date: {self.date_time_string(self.server.emulator.service_time())}"]
         if self.close_connection:
             head.append("Connection: close")
         data = ("\r\n".join(head) + "\r\n\r\n").encode() + answer.body
@@ -310,8 +327,9 @@ class Emulator:
     """The KMS/STS/IMDS/container emulator (see the module docstring)."""
 
     def __init__(self, region="us-east-2", account="111122223333", state_file=None,
-                 port=0, verbose=False):
+                 port=0, verbose=False, clock_follows_emulator=False):
         self.region = region
+        self.clock_follows_emulator = bool(clock_follows_emulator)
         self.account = account
         self.state_file = state_file
         self.verbose = verbose
@@ -325,6 +343,7 @@ class Emulator:
         self._clock_offset = 0.0
         self._lock = threading.Lock()
         self._faults = []
+        self._fault_log = []
         self._calls = {}
         self._web_identity_tokens = []
         self._sso_grants = {}  # access token -> {"expiration": ..., "roles": {(account, role)}}
@@ -397,7 +416,7 @@ class Emulator:
 
     def configure(self, **settings):
         allowed = ("temp_credential_seconds", "container_token", "imds_role_name",
-                   "expected_web_identity_token")
+                   "expected_web_identity_token", "clock_follows_emulator")
         for name, value in settings.items():
             if name not in allowed:
                 raise ValueError(f"unknown setting {name!r}; settable: {', '.join(allowed)}")
@@ -424,6 +443,10 @@ class Emulator:
         with self._lock:
             self._faults.clear()
 
+    def fault_log(self, since=0):
+        with self._lock:
+            return [dict(entry) for entry in self._fault_log[int(since):]]
+
     def calls(self, operation=None):
         with self._lock:
             if operation is not None:
@@ -436,6 +459,10 @@ class Emulator:
 
     def now(self):
         return time.time() + self._clock_offset
+
+    def service_time(self):
+        """The clock answers' Date and the SigV4 time check use (see now())."""
+        return self.now() if self.clock_follows_emulator else time.time()
 
     def advance_clock(self, seconds):
         with self._lock:
@@ -489,7 +516,7 @@ class Emulator:
                 os.unlink(tmp)
             raise
 
-    def _count_and_take_fault(self, label, is_kms):
+    def _count_and_take_fault(self, label, is_kms, handler=None):
         with self._lock:
             self._calls[label] = self._calls.get(label, 0) + 1
             for fault in self._faults:
@@ -499,6 +526,9 @@ class Emulator:
                     continue
                 if matches and fault["remaining"] > 0:
                     fault["remaining"] -= 1
+                    self._fault_log.append({"seq": len(self._fault_log) + 1, "operation": label,
+                                            "fault": fault["fault"],
+                                            "akid": _signing_akid(handler), "at": time.time()})
                     return dict(fault)
         return None
 
@@ -558,7 +588,7 @@ class Emulator:
     def _json(self, handler, body):
         service, operation = self._json_target(handler)
         label = operation if operation in service.operations else "UnknownOperation"
-        fault = self._count_and_take_fault(label, service.is_kms)
+        fault = self._count_and_take_fault(label, service.is_kms, handler)
         if fault and fault["fault"] in LOST_ANSWER_FAULTS:
             return self._answer_lost(handler, service, operation, body, fault)
         self._delay(fault)
@@ -594,7 +624,7 @@ class Emulator:
             raise ApiError("SerializationException",
                            "Content-Type must be application/x-amz-json-1.1")
         verify_sigv4(handler.command, handler.path, handler.headers, body, service.sigv4_name,
-                     self.region, self.credentials.get)
+                     self.region, self.credentials.get, self.service_time())
         try:
             params = json.loads(body)
         except ValueError:
@@ -615,7 +645,7 @@ class Emulator:
                                              keep_blank_values=True))
         action = params.get("Action", "")
         fault = self._count_and_take_fault(action if action in STS_ACTIONS else
-                                           "UnknownSTSAction", False)
+                                           "UnknownSTSAction", False, handler)
         self._delay(fault)
         if fault and fault["fault"] == "drop":
             return _Answer(drop=True)
@@ -638,7 +668,8 @@ class Emulator:
         caller = None
         if action != "AssumeRoleWithWebIdentity":
             _, caller = verify_sigv4(handler.command, handler.path, handler.headers, body,
-                                     "sts", self.region, self.credentials.get)
+                                     "sts", self.region, self.credentials.get,
+                                     self.service_time())
         typed = creds.sts_params(params)
         if action == "GetCallerIdentity":
             return creds.sts_result_xml(action, [("Arn", caller["arn"]),
@@ -768,6 +799,18 @@ class Emulator:
             "expiration": int(issued["Expiration"]) * 1000}}, "application/json")
 
 
+def _signing_akid(handler):
+    """The access key id a request's Authorization header names (not
+    verified), or None."""
+    if handler is None:
+        return None
+    authorization = handler.headers.get("Authorization") or ""
+    _, found, rest = authorization.partition("Credential=")
+    if not found:
+        return None
+    return rest.split("/", 1)[0] or None
+
+
 def reversed_fault(fault):
     """(status, code, message) -> ApiError's (code, message, status)."""
     status, code, message = fault
@@ -781,12 +824,14 @@ def main(argv=None):
     parser.add_argument("--account", default="111122223333")
     parser.add_argument("--state-file")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--clock-follows-emulator", action="store_true",
+                        help="answers' Date and the SigV4 time check follow the emulator clock")
     args = parser.parse_args(argv)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     emulator = Emulator(args.region, args.account, args.state_file, args.port,
-                        args.verbose).start()
+                        args.verbose, args.clock_follows_emulator).start()
     print(f"KMS_EMULATOR_URL={emulator.url}", flush=True)
     while not stopping.wait(3600):
         pass

@@ -3,6 +3,7 @@ aliases, the key state machine (Enabled, Disabled, PendingDeletion, deleted
 when the window ends on the emulator clock) and AWS's rules and error codes
 for each operation. Requests reach it already validated against the model."""
 import base64
+import hashlib
 import json
 import re
 import subprocess
@@ -280,7 +281,8 @@ class KmsStore:
             self.purge_deleted()
             keys = [{"id": k.id, "arn": k.arn, "spec": k.spec, "state": k.state,
                      "description": k.description, "creation_date": k.creation_date,
-                     "deletion_date": k.deletion_date, "tags": dict(k.tags)}
+                     "deletion_date": k.deletion_date, "tags": dict(k.tags),
+                     "public_key_sha256": hashlib.sha256(k.public_der).hexdigest()}
                     for k in sorted(self.keys.values(), key=lambda k: k.seq)]
             aliases = [{"name": a.name, "arn": self.alias_arn(a.name), "key_id": a.key_id,
                         "creation_date": a.creation_date, "last_updated": a.last_updated}

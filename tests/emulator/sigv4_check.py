@@ -75,9 +75,8 @@ def _amz_date_epoch(amz_date):
                        f"X-Amz-Date '{amz_date}' is not in the form YYYYMMDD'T'HHMMSS'Z'") from None
 
 
-def _check_clock(amz_date):
+def _check_clock(amz_date, now):
     signed_at = _amz_date_epoch(amz_date)
-    now = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     if signed_at < now - MAX_SKEW_SECONDS:
         earliest = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now - MAX_SKEW_SECONDS))
@@ -145,11 +144,13 @@ def compute_signature(auth, secret, method, path, headers, body):
     return signer.signature(signer.string_to_sign(request, canonical), request)
 
 
-def verify(method, path, headers, body, service, region, lookup_credentials):
+def verify(method, path, headers, body, service, region, lookup_credentials, now=None):
     """Checks the request's SigV4 signature. headers is an email.message-like
     object (http.server's). lookup_credentials(akid) returns a dict with
     secret, session_token (or None), expiration (epoch or None), or None.
-    Returns (akid, entry). Raises ApiError as AWS would answer."""
+    now: the service's clock (epoch seconds) the signing time must be within
+    5 minutes of; None: the real clock. Returns (akid, entry). Raises
+    ApiError as AWS would answer."""
     authorization = headers.get("Authorization")
     if not authorization:
         raise ApiError("MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -173,7 +174,7 @@ def verify(method, path, headers, body, service, region, lookup_credentials):
     if entry is None:
         raise ApiError("UnrecognizedClientException", INVALID_TOKEN)
     _check_token(entry, headers, signed)
-    _check_clock(amz_date)
+    _check_clock(amz_date, time.time() if now is None else now)
     _check_body_hash(headers, body)
     expected = compute_signature(auth, entry["secret"], method, path, headers, body)
     if not hmac.compare_digest(expected, auth["signature"]):

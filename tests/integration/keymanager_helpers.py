@@ -32,10 +32,13 @@ SPIRE_KEY_IDS = ("x509-CA-A", "x509-CA-B", "JWT-Signer-A", "JWT-Signer-B", "WIT-
 
 def plugin_env(kms, **extra):
     """The plugin's environment for the emulator: credentials, STS at the
-    emulator, a short start-up retry budget."""
+    emulator, a short start-up retry budget, no settle delay before the
+    deletion queue's first check (KM_ALIAS_SETTLE_MS: tests that need one set
+    it)."""
     env = dict(kms.plugin_env())
     env["AWS_ENDPOINT_URL_STS"] = kms.url
     env["KM_STARTUP_RETRY_MS"] = "10000"
+    env["KM_ALIAS_SETTLE_MS"] = "0"
     env.update(extra)
     return env
 

@@ -40,7 +40,8 @@ RPCs (all raise grpc.RpcError on a non-OK status; timeout in seconds):
 Process: wait(timeout) -> returncode (raises subprocess.TimeoutExpired),
 kill(), alive(), broker_open() (the broker stream has not ended),
 stdio_open(), log_records() (stderr lines parsed as JSON dicts; other lines
-kept as str), stderr_text(), stdout_lines() (everything read from stdout,
+kept as str), stderr_lines(start=0) (raw lines from index start, to read
+only new ones), stderr_text(), stdout_lines() (everything read from stdout,
 the handshake line included), sanitizer_reports().
 
 close(): ends the plugin (Shutdown RPC and up to 5 s to exit, then SIGKILL),
@@ -316,9 +317,10 @@ class PluginHost:
         with self._lock:
             return list(self._stdout_lines)
 
-    def stderr_lines(self):
+    def stderr_lines(self, start=0):
+        """Stderr lines read so far, from index start (to read only new ones)."""
         with self._lock:
-            return list(self._stderr_lines)
+            return self._stderr_lines[start:]
 
     def stderr_text(self):
         return "\n".join(self.stderr_lines())

@@ -3,7 +3,8 @@
  * linked): which aliases are bumped or deleted, which keys are queued for
  * deletion, exact call counts per run, fault handling (lost answers and
  * listings KMS never completes included), the re-check right before
- * DeleteAlias, periods and prompt stop. */
+ * DeleteAlias, periods and prompt stop, and KMS's dates judged on KMS's
+ * clock as the AWS client learned it (not the host's). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "aws/clock.h"
 #include "aws/tagging.h"
 #include "common/log.h"
 #include "keymanager/fleet_internal.h"
@@ -116,6 +118,7 @@ static int reset_fake(void **state)
     fake.own_reads = 0;
     fake.describe_saw_alias_lock_held = false;
     pthread_mutex_unlock(&fake.lock);
+    aws_clock_set_offset(0);
     return 0;
 }
 
@@ -1412,6 +1415,79 @@ static void test_stop_never_abandons_a_refresh_write(void **state)
     assert_true(find_alias(ALIAS(ME, "A"))->last_updated_date == NOW_S);
 }
 
+/* ---- KMS's dates on KMS's clock ------------------------------------------- */
+
+static void test_kms_now_is_the_skew_corrected_clock(void **state)
+{
+    (void)state;
+    aws_clock_set_offset(20 * (int64_t)DAY_S);
+    double host = (double)time(NULL);
+    double kms = fleet_kms_now_s();
+    assert_true(kms - host >= 20 * DAY_S - 1 && kms - host <= 20 * DAY_S + 1);
+    aws_clock_set_offset(0);
+}
+
+/* A peer's alias and an unaliased key of ours, dated on KMS's clock (kms_now:
+ * the host's clock plus the offset the AWS client learned from KMS's Date). */
+static void add_dated_fixture(double kms_now, double alias_age_s, double key_age_s)
+{
+    add_alias(ALIAS(PEER, "x509-CA-A"), "k-peer", kms_now - alias_age_s);
+    add_key("k-peer", "SPIRE_SERVER_KEY/example_org/x509-CA-A", kms_now - 30 * DAY_S);
+    add_key("k-orphan", "SPIRE_SERVER_KEY/example_org/JWT-Signer-A", kms_now - key_age_s);
+}
+
+static fleet *start_sweeps(void)
+{
+    fleet_options options = options_for_tests();
+    options.refresh_aliases_interval_ms = HOUR_MS;
+    options.dispose_aliases_interval_ms = 10;
+    options.dispose_keys_interval_ms = 10;
+    fleet *tasks = fleet_start(&options);
+    assert_non_null(tasks);
+    return tasks;
+}
+
+/* KMS's clock 20 days ahead of the host's: an alias 15 days old and a key 3
+ * days old on KMS's clock lie in the host's future, yet are stale / an
+ * orphan. */
+static void test_sweeps_age_kms_dates_on_kms_clock_ahead_of_the_host(void **state)
+{
+    (void)state;
+    int64_t offset = 20 * (int64_t)DAY_S;
+    aws_clock_set_offset(offset);
+    add_dated_fixture((double)time(NULL) + (double)offset, 15 * DAY_S, 3 * DAY_S);
+
+    fleet *tasks = start_sweeps();
+    assert_true(wait_for_calls(OP_DELETE, 1, 5000));
+    assert_true(wait_for_calls(OP_LIST_KEYS, 2, 5000));
+    fleet_stop(tasks);
+
+    assert_null(find_alias(ALIAS(PEER, "x509-CA-A")));
+    assert_true(was_pushed("k-peer"));
+    assert_true(was_pushed("k-orphan"));
+}
+
+/* The host's clock 20 days fast (KMS's 20 days behind it): an alias 1 day
+ * old and a key 1 hour old on KMS's clock look 21 days old to the host, and
+ * are kept. */
+static void test_sweeps_keep_young_kms_dates_when_the_host_clock_is_fast(void **state)
+{
+    (void)state;
+    int64_t offset = -20 * (int64_t)DAY_S;
+    aws_clock_set_offset(offset);
+    add_dated_fixture((double)time(NULL) + (double)offset, DAY_S, HOUR_S);
+
+    fleet *tasks = start_sweeps();
+    assert_true(wait_for_calls(OP_LIST_ALIASES, 4, 5000));
+    assert_true(wait_for_calls(OP_LIST_KEYS, 2, 5000));
+    fleet_stop(tasks);
+
+    assert_int_equal(calls_of(OP_DELETE), 0);
+    assert_non_null(find_alias(ALIAS(PEER, "x509-CA-A")));
+    assert_int_equal(fake.pushed_count, 0);
+    assert_true(calls_of(OP_DESCRIBE) >= 1); /* the unaliased key was judged */
+}
+
 static void test_start_refuses_incomplete_options(void **state)
 {
     (void)state;
@@ -1459,6 +1535,11 @@ int main(void)
         cmocka_unit_test_setup(test_stop_while_idle_is_prompt, reset_fake),
         cmocka_unit_test_setup(test_stop_never_abandons_a_refresh_write, reset_fake),
         cmocka_unit_test_setup(test_start_refuses_incomplete_options, reset_fake),
+        cmocka_unit_test_setup(test_kms_now_is_the_skew_corrected_clock, reset_fake),
+        cmocka_unit_test_setup(test_sweeps_age_kms_dates_on_kms_clock_ahead_of_the_host,
+                               reset_fake),
+        cmocka_unit_test_setup(test_sweeps_keep_young_kms_dates_when_the_host_clock_is_fast,
+                               reset_fake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

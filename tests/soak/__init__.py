@@ -1,0 +1,1 @@
+"""The chaos soak (chaos_soak.py) and its parts."""
