@@ -4,8 +4,12 @@ of doc/operations.md is this script's, run against the KMS emulator.
 Builds the account with the real plugin (a live server, and a server that
 made its keys and died 20 days ago), plus old and young orphans, a key
 pending deletion, a disabled one, another trust domain and an application's
-key; then runs `keys list`, `keys prune` (dry run, then --yes) and `doctor`
-(healthy, wrong secret, denied permission, unreachable endpoint).
+key; and a tag-mode fleet (cli_helpers.build_tag_fleet: a live and a dead
+tag-mode server made by the real plugin in tag mode, keys tagged as upstream
+tags them, one of example.org2, one with a malformed spire-last-update); then
+runs `keys list`, `keys prune` (dry run, then --yes), `keys list` without
+tag:GetResources, and `doctor` (healthy, tag mode without tag:GetResources,
+wrong secret, denied permission, unreachable endpoint).
 
     /usr/bin/python3 demo/operations.py --build-dir build
 """
@@ -60,7 +64,7 @@ def main():
     args = parser.parse_args()
     build_dir = os.path.join(REPO_DIR, args.build_dir)
     set_up_imports(build_dir)
-    from cli_helpers import build_account, cli_env
+    from cli_helpers import build_account, build_tag_fleet, cli_env
     from emulator.kms_emulator import Emulator
 
     binary = os.path.join(build_dir, "spire-aws-kms")
@@ -70,6 +74,7 @@ def main():
         plugins = Plugins(binary)
         try:
             build_account(plugins, kms, scratch)
+            build_tag_fleet(plugins, kms, scratch)
         finally:
             plugins.close()
         home = scratch / "home"
@@ -80,11 +85,19 @@ def main():
         run(binary, env, "keys", "prune", "--trust-domain", "example.org")
         run(binary, env, "keys", "prune", "--trust-domain", "example.org", "--yes")
         run(binary, env, "keys", "list", "--trust-domain", "example.org", "--json")
+        kms.inject("GetResources", "access_denied", count=1)
+        run(binary, env, "keys", "list", "--trust-domain", "example.org2")
 
         config = scratch / "plugin_data.hcl"
         config.write_text(f'region = "us-east-2"\n'
                           f'key_metadata_file = "{scratch / "live" / "key_metadata"}"\n')
         run(binary, env, "doctor", "--config", str(config), "--trust-domain", "example.org")
+        tag_config = scratch / "plugin_data_tag_mode.hcl"
+        tag_config.write_text(f'region = "us-east-2"\n'
+                              f'key_metadata_file = "{scratch / "tag-live" / "key_metadata"}"\n'
+                              f'enable_tag_based_key_discovery = true\n')
+        kms.inject("GetResources", "access_denied", count=1)
+        run(binary, env, "doctor", "--config", str(tag_config), "--trust-domain", "example.org")
         run(binary, dict(env, AWS_SECRET_ACCESS_KEY="not-the-secret"), "doctor",
             "--trust-domain", "example.org", shown_env="AWS_SECRET_ACCESS_KEY=... ")
         kms.inject("ListKeys", "access_denied", count=5)

@@ -3,9 +3,12 @@
  * configuration (config_load, as `validate`), region, endpoint (DNS, TLS, an
  * HTTP answer), credentials (the source's name, never a value), identity (STS
  * GetCallerIdentity), clock skew against the endpoint's Date, each read
- * permission the plugin needs (tried with a harmless call), and the server id
- * file. Denied permissions end with the IAM policy to attach. Exit 1 when a
- * check failed. Changes nothing in KMS or on disk. */
+ * permission the plugin needs (tried with a harmless call: kms:ListAliases,
+ * kms:ListKeys in alias mode, kms:DescribeKey, kms:GetPublicKey and
+ * kms:ListResourceTags on one of the trust domain's keys, tag:GetResources in
+ * tag mode), and the server id file. Denied permissions end with the IAM
+ * policy to attach. Exit 1 when a check failed. Changes nothing in KMS or on
+ * disk. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -15,10 +18,12 @@
 #include <sys/stat.h>
 
 #include "aws/endpoints.h"
+#include "aws/tagging.h"
 #include "cli/cli_internal.h"
 #include "common/log.h"
 #include "keymanager/naming.h"
 #include "keymanager/serverid.h"
+#include "keymanager/tag_mode.h"
 
 #define PROBE_TIMEOUT_MS   10000
 #define MAX_ALIAS_PAGES    20 /* looking for one of the trust domain's aliases */
@@ -263,9 +268,26 @@ static void note_denied(doctor *d, const char *action)
         d->denied[d->denied_count++] = action;
 }
 
-/* Reports one tried permission from its call's outcome. */
-static void permission_result(doctor *d, const char *action, int rc, const aws_error *err,
-                              const char *what)
+/* This server's id: key_identifier_value, or the server id file's; "" when unknown. */
+static const char *own_server_id(const doctor *d)
+{
+    if (d->config != NULL && d->config->key_identifier_value != NULL)
+        return d->config->key_identifier_value;
+    return d->server_id;
+}
+
+/* Tag-based key discovery is on in the configuration given. */
+static bool tag_mode(const doctor *d)
+{
+    return d->config != NULL && d->config->enable_tag_based_key_discovery;
+}
+
+#define POLICY_FIX "attach the IAM policy printed below"
+
+/* Reports one tried permission from its call's outcome; denied_fix (NULL:
+ * POLICY_FIX) is the fix when it was denied. */
+static void permission_outcome(doctor *d, const char *action, int rc, const aws_error *err,
+                               const char *what, const char *denied_fix)
 {
     if (rc == 0) {
         report(d, MARK_OK, action, NULL, "allowed%s", what);
@@ -275,20 +297,28 @@ static void permission_result(doctor *d, const char *action, int rc, const aws_e
     cli_explain_error(err, action, why, sizeof why);
     if (cli_error_is_access_denied(err)) {
         note_denied(d, action);
-        report(d, MARK_FAIL, action, "attach the IAM policy printed below", "denied%s (%s: %s)",
-               what, err->code, err->message);
+        report(d, MARK_FAIL, action, denied_fix != NULL ? denied_fix : POLICY_FIX,
+               "denied%s (%s: %s)", what, err->code, err->message);
     } else {
         report(d, MARK_FAIL, action, "see the checks above", "%s", why);
     }
 }
 
-/* The first alias of the trust domain (this server's when its id is known). */
-static int find_trust_domain_alias(doctor *d, char *alias, size_t size, aws_error *err)
+static void permission_result(doctor *d, const char *action, int rc, const aws_error *err,
+                              const char *what)
+{
+    permission_outcome(d, action, rc, err, what, NULL);
+}
+
+/* The first alias of the trust domain (this server's when its id is known),
+ * and the key it targets (target: 64 bytes). */
+static int find_trust_domain_alias(doctor *d, char *alias, size_t size, char *target,
+                                   aws_error *err)
 {
     aws_call_ctx call = {0};
     char *td_prefix = naming_trust_domain_prefix(d->trust_domain);
-    char *server_prefix =
-        d->server_id[0] ? naming_server_prefix(d->trust_domain, d->server_id) : NULL;
+    const char *server_id = own_server_id(d);
+    char *server_prefix = server_id[0] ? naming_server_prefix(d->trust_domain, server_id) : NULL;
     char marker[sizeof((kms_alias_page *)0)->next_marker] = "";
     int rc = 0;
     alias[0] = '\0';
@@ -298,8 +328,10 @@ static int find_trust_domain_alias(doctor *d, char *alias, size_t size, aws_erro
         for (size_t i = 0; rc == 0 && i < page.count; i++) {
             const char *name = page.aliases[i].alias_name;
             bool ours = server_prefix && strncmp(name, server_prefix, strlen(server_prefix)) == 0;
-            if (strncmp(name, td_prefix, strlen(td_prefix)) == 0 && (alias[0] == '\0' || ours))
+            if (strncmp(name, td_prefix, strlen(td_prefix)) == 0 && (alias[0] == '\0' || ours)) {
                 snprintf(alias, size, "%s", name);
+                snprintf(target, 64, "%s", page.aliases[i].target_key_id);
+            }
         }
         bool more = rc == 0 && page.truncated && page.next_marker[0] != '\0';
         snprintf(marker, sizeof marker, "%s", page.next_marker);
@@ -312,18 +344,41 @@ static int find_trust_domain_alias(doctor *d, char *alias, size_t size, aws_erro
     return rc;
 }
 
+/* kms:ListResourceTags (one page of the key's tags): the plugin reads a key's
+ * tags in both modes, before every deletion (the deletion queue) and before
+ * deleting a stale alias, and in alias mode to keep inherited tags fresh. */
+static void check_tag_reads(doctor *d, const char *key_id, const char *alias)
+{
+    aws_call_ctx call = {0};
+    aws_error err = {0};
+    kms_tag_page tags = {0};
+    int rc = kms_list_resource_tags(d->aws.kms, &call, key_id, NULL, 1, &tags, &err);
+    kms_tag_page_clear(&tags);
+    char what[500];
+    snprintf(what, sizeof what, " (on key %s, the target of %s)", key_id, alias);
+    permission_result(d, "kms:ListResourceTags", rc, &err, what);
+}
+
 static void check_key_reads(doctor *d)
 {
     if (d->trust_domain == NULL) {
         report(d, MARK_SKIP, "kms:DescribeKey", NULL,
                "not tried (give --trust-domain to try it on one of the domain's aliases)");
+        report(d, MARK_SKIP, "kms:GetPublicKey", NULL,
+               "not tried (give --trust-domain to try it on one of the domain's aliases)");
+        report(d, MARK_SKIP, "kms:ListResourceTags", NULL,
+               "not tried (give --trust-domain to try it on one of the domain's keys)");
         return;
     }
-    char alias[300];
+    char alias[300], target[64] = "";
     aws_error err = {0};
-    if (find_trust_domain_alias(d, alias, sizeof alias, &err) != 0 || alias[0] == '\0') {
+    if (find_trust_domain_alias(d, alias, sizeof alias, target, &err) != 0 || alias[0] == '\0') {
         report(d, MARK_SKIP, "kms:DescribeKey", NULL,
                "not tried (no alias of trust domain %s found in the account)", d->trust_domain);
+        report(d, MARK_SKIP, "kms:GetPublicKey", NULL,
+               "not tried (no alias of trust domain %s found in the account)", d->trust_domain);
+        report(d, MARK_SKIP, "kms:ListResourceTags", NULL,
+               "not tried (no key of trust domain %s found by its alias)", d->trust_domain);
         return;
     }
     aws_call_ctx call = {0};
@@ -337,12 +392,54 @@ static void check_key_reads(doctor *d)
     rc = kms_get_public_key(d->aws.kms, &call, alias, &public_key, &err);
     kms_public_key_clear(&public_key);
     permission_result(d, "kms:GetPublicKey", rc, &err, what);
+    check_tag_reads(d, target, alias);
+}
+
+/* tag:GetResources in tag mode: one page of this server's keys (spire-server-td
+ * = TD and spire-server-id = its id when known), as its Configure asks. */
+static void check_tag_listing(doctor *d)
+{
+    if (!tag_mode(d)) {
+        report(d, MARK_SKIP, "tag:GetResources", NULL, "%s",
+               d->config == NULL ? "not tried (give --config: it is tried when "
+                                   "enable_tag_based_key_discovery = true)"
+                                 : "not needed (enable_tag_based_key_discovery is off)");
+        return;
+    }
+    static const char *const key_type[] = {"kms:key"};
+    const char *const td[] = {d->trust_domain};
+    const char *const id[] = {own_server_id(d)};
+    tagging_tag_filter filters[2] = {{TAG_SERVER_TD, td, d->trust_domain != NULL ? 1 : 0}};
+    size_t filter_count = 1;
+    if (id[0][0] != '\0')
+        filters[filter_count++] = (tagging_tag_filter){TAG_SERVER_ID, id, 1};
+    tagging_get_resources_input input = {.resource_types = key_type,
+                                         .resource_type_count = 1,
+                                         .tag_filters = filters,
+                                         .tag_filter_count = filter_count,
+                                         .resources_per_page = 1};
+    aws_call_ctx call = {0};
+    aws_error err = {0};
+    tagging_resource_page page;
+    memset(&page, 0, sizeof page);
+    int rc = tagging_get_resources(d->aws.kms, &call, &input, &page, &err);
+    tagging_resource_page_clear(&page);
+    kms_client_info info;
+    kms_client_get_info(d->aws.kms, &info);
+    char what[700];
+    snprintf(what, sizeof what, " (%s = %s%s%s, at %s)", TAG_SERVER_TD,
+             d->trust_domain != NULL ? d->trust_domain : "any",
+             id[0][0] != '\0' ? ", " TAG_SERVER_ID " = " : "", id[0], info.tagging_endpoint);
+    permission_outcome(d, "tag:GetResources", rc, &err, what,
+                       POLICY_FIX " (tag:GetResources can only be granted by an identity-based "
+                                  "policy, never by a KMS key policy)");
 }
 
 static void check_permissions(doctor *d)
 {
-    static const char *const tried[] = {"kms:ListAliases", "kms:ListKeys", "kms:DescribeKey",
-                                        "kms:GetPublicKey"};
+    static const char *const tried[] = {"kms:ListAliases",      "kms:ListKeys",
+                                        "kms:DescribeKey",      "kms:GetPublicKey",
+                                        "kms:ListResourceTags", "tag:GetResources"};
     const char *why_not = !d->have_credentials             ? "no credentials"
                           : d->credentials_refused         ? "the credentials were refused"
                           : d->probe.failed_at != PROBE_OK ? "the endpoint cannot be reached"
@@ -358,12 +455,19 @@ static void check_permissions(doctor *d)
     int rc = kms_list_aliases(d->aws.kms, &call, NULL, NULL, 1, &aliases, &err);
     kms_alias_page_clear(&aliases);
     permission_result(d, "kms:ListAliases", rc, &err, "");
-    kms_key_page keys = {0};
-    aws_error_clear(&err);
-    rc = kms_list_keys(d->aws.kms, &call, NULL, 1, &keys, &err);
-    kms_key_page_clear(&keys);
-    permission_result(d, "kms:ListKeys", rc, &err, "");
+    if (tag_mode(d)) {
+        report(d, MARK_SKIP, "kms:ListKeys", NULL,
+               "not needed in tag mode (the tag sweep replaces the orphan sweep; keys list "
+               "needs it)");
+    } else {
+        kms_key_page keys = {0};
+        aws_error_clear(&err);
+        rc = kms_list_keys(d->aws.kms, &call, NULL, 1, &keys, &err);
+        kms_key_page_clear(&keys);
+        permission_result(d, "kms:ListKeys", rc, &err, "");
+    }
     check_key_reads(d);
+    check_tag_listing(d);
 }
 
 /* ---- the server id file ----------------------------------------------------------------- */
@@ -454,9 +558,13 @@ static void print_policy(const doctor *d)
     json_decref(policy);
     printf("\nAttach this IAM policy to %s (the permissions that were denied):\n%s\n",
            d->identity[0] ? d->identity : "the identity", text ? text : "");
+    bool tags_written = tag_mode(d) || (d->config != NULL && d->config->key_tag_count > 0);
     printf("The plugin also needs kms:CreateKey, kms:Sign, kms:CreateAlias, kms:UpdateAlias, "
-           "kms:DeleteAlias, kms:ScheduleKeyDeletion (and kms:TagResource with key_tags); "
-           "doctor does not try them: they change KMS.\n");
+           "kms:DeleteAlias, kms:ScheduleKeyDeletion%s; doctor does not try them: they change "
+           "KMS.\n",
+           tags_written ? ", kms:TagResource"
+                        : " (and kms:TagResource when key_tags is set or keys carry spire-* tags "
+                          "from a tag-mode period)");
     free(text);
 }
 

@@ -1,7 +1,9 @@
 /* `keys list` and `keys prune`: the estate (keymanager/estate.h) read from
  * KMS, judged by the fleet tasks' rules, shown as a table or JSON; the prune
  * plan printed, or carried out with --yes. A progress line goes to stderr
- * while listing, on a terminal only. */
+ * while listing, on a terminal only. Tags that could not be read
+ * (tag:GetResources denied) are a warning on stderr and in the summary, not
+ * an error: the keys are then judged by their aliases and descriptions. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "cli/cli_internal.h"
 #include "common/log.h"
 #include "keymanager/estate.h"
+#include "keymanager/tag_mode.h"
 
 /* ---- progress on a terminal -------------------------------------------------- */
 
@@ -47,12 +50,13 @@ static void on_scan_progress(void *ctx, const estate_progress *progress)
     if (!progress_due(line, false))
         return;
     if (progress->to_describe > 0 || progress->described > 0)
-        fprintf(stderr, "\r\033[Klisting: %zu keys, %zu aliases; describing keys %zu/%zu",
-                progress->keys_listed, progress->aliases_listed, progress->described,
-                progress->to_describe);
+        fprintf(stderr,
+                "\r\033[Klisting: %zu keys, %zu aliases, %zu tagged; describing keys %zu/%zu",
+                progress->keys_listed, progress->aliases_listed, progress->tagged_listed,
+                progress->described, progress->to_describe);
     else
-        fprintf(stderr, "\r\033[Klisting: %zu keys, %zu aliases", progress->keys_listed,
-                progress->aliases_listed);
+        fprintf(stderr, "\r\033[Klisting: %zu keys, %zu aliases, %zu tagged", progress->keys_listed,
+                progress->aliases_listed, progress->tagged_listed);
     fflush(stderr);
 }
 
@@ -115,6 +119,16 @@ static int open_and_scan(const cli_options *options, keys_run *run)
                 "note: %zu keys without an alias could not be described, so they were not "
                 "judged (first: %s)\n",
                 run->account.undescribed, run->account.undescribed_why);
+    if (!run->account.tags_read)
+        fprintf(stderr,
+                "warning: the keys' spire-* tags were not read (%s%s): keys are judged by their "
+                "aliases and descriptions alone, keys known only by their tags are not listed, "
+                "and a key a tag-mode server keeps alive by its tags may be shown prunable "
+                "(keys prune reads each key's tags again before changing anything)%s\n",
+                run->account.tags_denied ? "tag:GetResources denied: " : "", run->account.tags_why,
+                run->account.tags_denied
+                    ? "; grant tag:GetResources in an identity-based IAM policy"
+                    : "");
     return CLI_EXIT_OK;
 }
 
@@ -134,6 +148,23 @@ static json_t *time_or_null(double epoch_s)
     char text[32];
     cli_format_time(epoch_s, text, sizeof text);
     return string_or_null(text);
+}
+
+/* The key's spire-* tags as KMS holds them, or null. */
+static json_t *tags_json(const estate_spire_tags *tags)
+{
+    const char *names[] = {TAG_SERVER_TD, TAG_SERVER_ID, TAG_ACTIVE, TAG_KEY_ID, TAG_LAST_UPDATE};
+    const char *values[] = {tags->server_td, tags->server_id, tags->active, tags->key_id,
+                            tags->last_update};
+    json_t *out = json_object();
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (values[i] != NULL)
+            json_object_set_new(out, names[i], json_string(values[i]));
+    }
+    if (json_object_size(out) > 0)
+        return out;
+    json_decref(out);
+    return json_null();
 }
 
 static void print_json(json_t *document)
@@ -163,6 +194,7 @@ static json_t *key_json(const estate_key *key)
                                        : json_null());
     json_object_set_new(item, "state", key->described ? string_or_null(key->state) : json_null());
     json_object_set_new(item, "created", key->described ? time_or_null(key->created) : json_null());
+    json_object_set_new(item, "tags", tags_json(&key->tags));
     json_object_set_new(item, "verdict", json_string(estate_verdict_name(key->verdict)));
     return item;
 }
@@ -177,9 +209,17 @@ static json_t *summary_json(const keys_run *run, const cli_options *options,
     for (int v = 0; v < ESTATE_VERDICT_COUNT; v++)
         json_object_set_new(by_verdict, estate_verdict_name((estate_verdict)v),
                             json_integer((json_int_t)summary->by_verdict[v]));
-    json_t *calls =
-        json_pack("{s:i, s:i, s:i}", "ListKeys", run->account.calls.list_keys, "ListAliases",
-                  run->account.calls.list_aliases, "DescribeKey", run->account.calls.describe_key);
+    const estate_calls *made = &run->account.calls;
+    json_t *calls = json_pack("{s:i, s:i, s:i, s:i}", "ListKeys", made->list_keys, "ListAliases",
+                              made->list_aliases, "GetResources", made->get_resources,
+                              "DescribeKey", made->describe_key);
+    char tags[1200];
+    if (run->account.tags_read)
+        snprintf(tags, sizeof tags, "read");
+    else
+        snprintf(tags, sizeof tags, "not read: %s%s",
+                 run->account.tags_denied ? "tag:GetResources denied: " : "",
+                 run->account.tags_why);
     json_t *out = json_object();
     json_object_set_new(out, "keys", json_integer((json_int_t)summary->keys));
     json_object_set_new(out, "prunable", json_integer((json_int_t)summary->prunable));
@@ -196,6 +236,8 @@ static json_t *summary_json(const keys_run *run, const cli_options *options,
     json_object_set_new(out, "account_aliases", json_integer((json_int_t)run->account.alias_count));
     json_object_set_new(out, "undescribed_keys",
                         json_integer((json_int_t)run->account.undescribed));
+    json_object_set_new(out, "tags", json_string(tags));
+    json_object_set_new(out, "tagged_keys", json_integer((json_int_t)run->account.tagged_keys));
     json_object_set_new(out, "kms_calls", calls);
     return out;
 }
@@ -211,10 +253,27 @@ static void list_json(const keys_run *run, const cli_options *options,
 }
 
 /* Column widths grow to the widest cell. */
-enum { COLUMNS = 8 };
+enum { COLUMNS = 9 };
 static const char *const column_titles[COLUMNS] = {"VERDICT",       "KEY ID",       "TRUST DOMAIN",
                                                    "SERVER ID",     "SPIRE KEY ID", "CREATED",
-                                                   "ALIAS UPDATED", "$/MONTH"};
+                                                   "ALIAS UPDATED", "TAG UPDATED",  "$/MONTH"};
+
+/* spire-last-update's age; "inactive" (spire-active not "true"), "undated",
+ * "malformed"; "-" without SPIRE's tags. */
+static void tag_cell(const estate_key *key, double now_s, char *out, size_t size)
+{
+    int64_t last_update = 0;
+    if (key->tags_say == ESTATE_TAGS_NONE)
+        snprintf(out, size, "-");
+    else if (key->tags.active == NULL || strcmp(key->tags.active, "true") != 0)
+        snprintf(out, size, "inactive");
+    else if (key->tags.last_update == NULL)
+        snprintf(out, size, "undated");
+    else if (!tag_mode_parse_time(key->tags.last_update, &last_update))
+        snprintf(out, size, "malformed");
+    else
+        cli_format_age((double)last_update, now_s, out, size);
+}
 
 static void table_row(const estate_key *key, double now_s, double price, char cells[COLUMNS][128])
 {
@@ -225,7 +284,8 @@ static void table_row(const estate_key *key, double now_s, double price, char ce
     snprintf(cells[4], 128, "%s", key->spire_key_id ? key->spire_key_id : "-");
     cli_format_age(key->described ? key->created : 0, now_s, cells[5], 128);
     cli_format_age(key->alias ? key->alias_last_updated : 0, now_s, cells[6], 128);
-    snprintf(cells[7], 128, "$%.2f", key->verdict == ESTATE_PENDING_DELETION ? 0.0 : price);
+    tag_cell(key, now_s, cells[7], 128);
+    snprintf(cells[8], 128, "$%.2f", key->verdict == ESTATE_PENDING_DELETION ? 0.0 : price);
 }
 
 static void print_cells(char cells[COLUMNS][128], const size_t *widths)

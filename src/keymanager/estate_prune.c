@@ -1,13 +1,16 @@
 /* Carrying out a prune plan (estate.h) against KMS, one action at a time.
  * Before each change KMS is read again, so that nothing changed since the
  * listing (a server come back, a rotation, an operator) is undone: an alias
- * is deleted only while it still targets its key and is still stale; a key
- * is scheduled for deletion only while no alias targets it, it still
- * carries SPIRE's description of the trust domain and its tags show no live
- * server (tag-based key discovery, as the deletion queue checks; a key tagged
- * spire-active = "true" is tagged "false" first). When a change fails (an
- * error, or an answer lost after KMS may have applied it), KMS is read back
- * and the result says what KMS shows; if it cannot be read, "unknown". */
+ * is deleted only while it still targets its key, is still stale and its
+ * key's tags show no live server (as the dispose-aliases task checks); a key
+ * is scheduled for deletion only while no alias targets it, it still carries
+ * SPIRE's marks of the trust domain (description or spire-server-td tag), its
+ * tags show no live server, and an orphan is still one by the estate's own
+ * verdict (estate_judge_unaliased). Then the deletion queue's order: a key
+ * tagged spire-active = "true" is tagged "false" (KMS refuses tags on a key
+ * pending deletion), then ScheduleKeyDeletion. When a change fails (an error,
+ * or an answer lost after KMS may have applied it), KMS is read back and the
+ * result says what KMS shows; if it cannot be read, "unknown". */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include "keymanager/fleet_internal.h"
 #include "keymanager/kms_truth.h"
 #include "keymanager/naming.h"
+#include "keymanager/tag_mode.h"
 
 /* KMS's time: the dates judged are KMS's (fleet_kms_now_s). */
 static double kms_now(const estate_prune_options *options)
@@ -78,6 +82,44 @@ static int aliases_of_key(const estate_prune_options *options, const char *key_i
 
 /* ---- delete-alias ------------------------------------------------------------- */
 
+/* The dispose-aliases task's check right before DeleteAlias: a stale alias
+ * stays while its key's tags show a live server (a tag-mode server keeps the
+ * key alive by spire-last-update, whatever its alias) or cannot be judged.
+ * False after finishing the action. */
+static bool key_tags_allow_alias_deletion(const estate_prune_options *options,
+                                          estate_action *action)
+{
+    char why[1200];
+    tag_judge judge = {.trust_domain = options->trust_domain,
+                       .server_id = NULL, /* no server of ours: every server's tags count */
+                       .now_s = kms_now(options),
+                       .stale_age_ms = options->ages->stale_alias_age_ms};
+    aws_error err = {0};
+    switch (
+        kms_truth_tag_liveness(options->kms, options->call, action->key_id, &judge, NULL, &err)) {
+    case TAG_LIVENESS_NONE:
+    case TAG_LIVENESS_RETIRE:
+        return true;
+    case TAG_LIVENESS_LIVE:
+        finish(action, ESTATE_SKIPPED,
+               "its key's tags show a server keeping it alive (spire-active, a recent "
+               "spire-last-update); the alias is kept, as the plugin keeps it");
+        return false;
+    case TAG_LIVENESS_MALFORMED:
+        finish(action, ESTATE_SKIPPED,
+               "its key's spire-last-update tag is not Unix seconds; the alias is kept");
+        return false;
+    case TAG_LIVENESS_UNREADABLE:
+    default:
+        if (err.status == AWS_ERR_NOT_FOUND)
+            return true; /* the key is gone: the alias names nothing */
+        finish(action, ESTATE_SKIPPED,
+               "could not read its key's tags (%s; kms:ListResourceTags); nothing changed",
+               error_text(&err, why, sizeof why));
+        return false;
+    }
+}
+
 /* After a failed DeleteAlias: DescribeKey on the alias name tells whether it
  * still exists. */
 static void read_back_alias(const estate_prune_options *options, estate_action *action,
@@ -125,6 +167,8 @@ static void delete_alias(const estate_prune_options *options, estate_action *act
                "the alias was refreshed since the listing: a live server uses it; kept");
         return;
     }
+    if (!key_tags_allow_alias_deletion(options, action))
+        return;
     if (kms_delete_alias(options->kms, options->call, action->alias, &err) == 0) {
         finish(action, ESTATE_DONE, "alias deleted");
         return;
@@ -156,10 +200,12 @@ static void read_back_key(const estate_prune_options *options, estate_action *ac
     }
 }
 
-/* The checks made on the key itself; false after finishing the action. */
+/* The checks made on the key itself and its tags; false after finishing the
+ * action. */
 static bool key_may_be_scheduled(const estate_prune_options *options, estate_action *action,
-                                 const kms_key_metadata *key)
+                                 const kms_key_metadata *key, const aws_tag_set *tags)
 {
+    double now_s = kms_now(options);
     if (strcmp(key->key_state, "PendingDeletion") == 0) {
         finish(action, ESTATE_ALREADY_DONE, "the key is already pending deletion");
         return false;
@@ -168,71 +214,84 @@ static bool key_may_be_scheduled(const estate_prune_options *options, estate_act
         finish(action, ESTATE_SKIPPED, "not a customer managed key; kept");
         return false;
     }
-    if (!naming_description_in_trust_domain(key->description, options->trust_domain)) {
+    if (!estate_marked_for(key->description, tags, options->trust_domain)) {
         finish(action, ESTATE_SKIPPED,
-               "its description \"%.200s\" is not SPIRE's for trust domain %s; kept",
+               "neither its description \"%.200s\" nor a " TAG_SERVER_TD
+               " tag marks it as SPIRE's for trust domain %s; kept",
                key->description, options->trust_domain);
         return false;
     }
+    switch (estate_judge_tags(tags, key->creation_date, now_s, options->ages->stale_alias_age_ms)) {
+    case ESTATE_TAGS_LIVE:
+        finish(action, ESTATE_SKIPPED,
+               "its tags show a server keeping it alive (spire-active, a recent "
+               "spire-last-update); kept");
+        return false;
+    case ESTATE_TAGS_MALFORMED:
+        finish(action, ESTATE_SKIPPED, "its spire-last-update tag is not Unix seconds; kept");
+        return false;
+    default:
+        break;
+    }
+    estate_verdict verdict = ESTATE_ORPHAN;
     bool orphan_action = action->alias == NULL;
-    if (orphan_action && !fleet_key_is_orphan(key, false, options->trust_domain, kms_now(options),
-                                              options->ages->orphan_key_age_ms)) {
-        finish(action, ESTATE_SKIPPED, "no longer an orphan (state %s); kept", key->key_state);
+    if (orphan_action && (!estate_judge_unaliased(key, tags, now_s, options->ages, &verdict) ||
+                          verdict != ESTATE_ORPHAN)) {
+        finish(action, ESTATE_SKIPPED, "no longer an orphan (now %s, state %s); kept",
+               estate_verdict_name(verdict), key->key_state);
         return false;
     }
     return true;
 }
 
-/* The deletion queue's tag check (kms_truth_tag_liveness): false after
- * finishing the action; *retire when the key is tagged active. */
-static bool tags_allow_deletion(const estate_prune_options *options, estate_action *action,
-                                bool *retire)
+/* The key's tags (ListResourceTags: they work in every key state); false
+ * after finishing the action. */
+static bool read_tags(const estate_prune_options *options, estate_action *action, aws_tag_set *tags)
 {
     char why[1200];
-    tag_judge judge = {.trust_domain = options->trust_domain,
-                       .server_id = NULL, /* no server of ours: every server's tags count */
-                       .now_s = kms_now(options),
-                       .stale_age_ms = options->ages->stale_alias_age_ms};
     aws_error err = {0};
-    *retire = false;
-    switch (
-        kms_truth_tag_liveness(options->kms, options->call, action->key_id, &judge, NULL, &err)) {
-    case TAG_LIVENESS_NONE:
+    if (kms_truth_key_tags(options->kms, options->call, action->key_id, tags, NULL, &err) == 0)
         return true;
-    case TAG_LIVENESS_RETIRE:
-        *retire = true;
-        return true;
-    case TAG_LIVENESS_LIVE:
+    if (err.status == AWS_ERR_NOT_FOUND)
+        finish(action, ESTATE_ALREADY_DONE, "the key no longer exists");
+    else
         finish(action, ESTATE_SKIPPED,
-               "its tags show a server keeping it alive (spire-active, a recent "
-               "spire-last-update); kept");
-        return false;
-    case TAG_LIVENESS_MALFORMED:
-        finish(action, ESTATE_SKIPPED, "its spire-last-update tag is not Unix seconds; kept");
-        return false;
-    case TAG_LIVENESS_UNREADABLE:
-    default:
-        if (err.status == AWS_ERR_NOT_FOUND)
-            finish(action, ESTATE_ALREADY_DONE, "the key no longer exists");
-        else
-            finish(action, ESTATE_SKIPPED,
-                   "could not read the key's tags (%s; kms:ListResourceTags); kept",
-                   error_text(&err, why, sizeof why));
-        return false;
-    }
+               "could not read the key's tags (%s; kms:ListResourceTags); kept",
+               error_text(&err, why, sizeof why));
+    return false;
 }
 
-/* spire-active = "false" before scheduling (KMS refuses tags on a key pending
- * deletion); false after finishing the action. */
+/* spire-active = "false" before scheduling, as the deletion queue does (KMS
+ * refuses tags on a key pending deletion, and a pending key must not look
+ * active to discovery). When KMS refuses, the key's state tells what
+ * happened; a key left tagged inactive but not scheduled is the healing
+ * pass's (and the next prune's). False after finishing the action. */
 static bool retire_tag(const estate_prune_options *options, estate_action *action)
 {
     char why[1200];
-    const kms_tag inactive = {"spire-active", "false"};
+    const kms_tag inactive = {TAG_ACTIVE, "false"};
     aws_error err = {0};
     if (kms_tag_resource(options->kms, options->call, action->key_id, &inactive, 1, &err) == 0)
         return true;
-    finish(action, ESTATE_FAILED, "tagging it spire-active=false failed (%s); not scheduled",
-           error_text(&err, why, sizeof why));
+    error_text(&err, why, sizeof why);
+    kms_key_metadata key;
+    aws_error again = {0};
+    if (err.status == AWS_ERR_NOT_FOUND) {
+        finish(action, ESTATE_ALREADY_DONE, "the key no longer exists");
+    } else if (kms_describe_key(options->kms, options->call, action->key_id, &key, &again) == 0 &&
+               strcmp(key.key_state, "PendingDeletion") == 0) {
+        finish(action, ESTATE_ALREADY_DONE,
+               "tagging it " TAG_ACTIVE "=false answered %s; read back: the key is already "
+               "pending deletion",
+               why);
+    } else {
+        finish(action, ESTATE_FAILED,
+               "tagging it " TAG_ACTIVE "=false failed (%s); not scheduled%s", why,
+               err.status == AWS_ERR_ACCESS_DENIED
+                   ? ": grant kms:TagResource (a key tagged active is tagged inactive before its "
+                     "deletion)"
+                   : ": run keys prune again");
+    }
     return false;
 }
 
@@ -259,15 +318,18 @@ static void schedule_deletion(const estate_prune_options *options, estate_action
                    error_text(&err, why, sizeof why));
         return;
     }
-    if (!key_may_be_scheduled(options, action, &key))
+    aws_tag_set tags;
+    if (!read_tags(options, action, &tags))
         return;
-    bool retire = false;
-    if (!tags_allow_deletion(options, action, &retire) || (retire && !retire_tag(options, action)))
+    bool allowed = key_may_be_scheduled(options, action, &key, &tags);
+    bool retire = tag_mode_is_active(&tags);
+    aws_tag_set_clear(&tags);
+    if (!allowed || (retire && !retire_tag(options, action)))
         return;
     if (kms_schedule_key_deletion(options->kms, options->call, action->key_id,
                                   options->pending_window_days, &err) == 0) {
-        finish(action, ESTATE_DONE, "scheduled for deletion in %d days",
-               options->pending_window_days);
+        finish(action, ESTATE_DONE, "%sscheduled for deletion in %d days",
+               retire ? "tagged " TAG_ACTIVE "=false, then " : "", options->pending_window_days);
         return;
     }
     read_back_key(options, action, &err);

@@ -1,20 +1,36 @@
 /* Reading the account's keys and aliases for the estate: every ListKeys page
- * (1000 keys), every ListAliases page (100 aliases), and one DescribeKey for
- * each key no alias targets (its description tells whether it is SPIRE's).
- * Keys that have an alias are judged by their aliases alone, so an account
- * with K keys and A aliases costs ceil(K/1000) + ceil(A/100) pages plus one
- * DescribeKey per unaliased key. */
+ * (1000 keys), every ListAliases page (100 aliases), every GetResources page
+ * (100 keys tagged spire-server-td: the spire-* tags of tag-based key
+ * discovery), and one DescribeKey for each key no alias targets (its
+ * description and tags tell whether it is SPIRE's). Keys that have an alias
+ * are judged by their aliases and tags without DescribeKey, except a key
+ * tagged spire-active = "true" without spire-last-update, which its creation
+ * date judges. An account with K keys, A aliases and T keys tagged
+ * spire-server-td costs ceil(K/1000) + ceil(A/100) + ceil(T/100) pages (at
+ * least one each) plus one DescribeKey per unaliased key and per aliased
+ * undated active key. GetResources refused (tag:GetResources missing) or
+ * failing leaves the tags unread, said in the estate; the rest goes on. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/tagging.h"
 #include "keymanager/estate.h"
 #include "keymanager/fleet_internal.h"
 #include "keymanager/listing.h"
 #include "keymanager/naming.h"
+#include "keymanager/tag_mode.h"
 
 #define ALIAS_PAGE_LIMIT 100  /* ListAliases maximum */
 #define KEY_PAGE_LIMIT   1000 /* ListKeys maximum */
+
+static const char *const KMS_KEY_TYPE[] = {"kms:key"};
+
+/* A key GetResources listed, by id. */
+typedef struct {
+    char *key_id;
+    aws_tag_set tags;
+} tagged_entry;
 
 typedef struct {
     const estate_scan_options *options;
@@ -25,6 +41,11 @@ typedef struct {
     estate_alias *aliases;
     size_t alias_count;
     size_t alias_capacity;
+    tagged_entry *tagged; /* sorted by key id once listed */
+    size_t tagged_count;
+    bool tags_read;
+    bool tags_denied;
+    char tags_why[1024];
 } scan_state;
 
 static void report(scan_state *scan)
@@ -33,8 +54,20 @@ static void report(scan_state *scan)
         scan->options->progress(scan->options->progress_ctx, &scan->progress);
 }
 
+static void tagged_free(scan_state *scan)
+{
+    for (size_t i = 0; i < scan->tagged_count; i++) {
+        free(scan->tagged[i].key_id);
+        aws_tag_set_clear(&scan->tagged[i].tags);
+    }
+    free(scan->tagged);
+    scan->tagged = NULL;
+    scan->tagged_count = 0;
+}
+
 static void scan_free(scan_state *scan)
 {
+    tagged_free(scan);
     free(scan->keys);
     for (size_t i = 0; i < scan->alias_count; i++) {
         free(scan->aliases[i].name);
@@ -138,6 +171,127 @@ static int list_aliases(scan_state *scan, aws_error *err)
     return rc == 0 && step == LISTING_DONE ? 0 : -1;
 }
 
+/* ---- the keys tagged spire-server-td (GetResources) ------------------------------ */
+
+/* "arn:aws:kms:REGION:ACCOUNT:key/ID" -> "ID"; NULL for another resource. */
+static const char *key_id_of_arn(const char *arn)
+{
+    const char *marker = strstr(arn, ":key/");
+    return marker != NULL && marker[5] != '\0' ? marker + 5 : NULL;
+}
+
+/* Moves the page's keys into scan->tagged. AWS matches the filter exactly;
+ * an answer that does not (no spire-server-td, another trust domain) is left
+ * out. */
+static int take_tagged_page(scan_state *scan, tagging_resource_page *page, aws_error *err)
+{
+    if (page->count == 0)
+        return 0;
+    tagged_entry *grown = realloc(scan->tagged, (scan->tagged_count + page->count) * sizeof *grown);
+    if (grown == NULL) {
+        out_of_memory(err);
+        return -1;
+    }
+    scan->tagged = grown;
+    const char *trust_domain = scan->options->trust_domain;
+    for (size_t i = 0; i < page->count; i++) {
+        tagging_resource *resource = &page->resources[i];
+        const char *td = aws_tag_set_get(&resource->tags, TAG_SERVER_TD);
+        const char *key_id = key_id_of_arn(resource->arn);
+        if (td == NULL || key_id == NULL || (trust_domain != NULL && strcmp(td, trust_domain) != 0))
+            continue;
+        char *id = strdup(key_id);
+        if (id == NULL) {
+            out_of_memory(err);
+            return -1;
+        }
+        scan->tagged[scan->tagged_count].key_id = id;
+        scan->tagged[scan->tagged_count].tags = resource->tags; /* moved */
+        resource->tags = (aws_tag_set){0};
+        scan->tagged_count++;
+    }
+    return 0;
+}
+
+/* Every page of GetResources: kms:key, spire-server-td = the trust domain (or
+ * any value without one). */
+static int list_tagged_once(scan_state *scan, aws_error *err)
+{
+    const char *const td[] = {scan->options->trust_domain};
+    const tagging_tag_filter filter = {TAG_SERVER_TD, td, td[0] != NULL ? 1 : 0};
+    listing_cursor cursor;
+    listing_start(&cursor, "GetResources");
+    listing_step step = LISTING_MORE;
+    int rc = 0;
+    while (rc == 0 && step == LISTING_MORE) {
+        tagging_get_resources_input input = {.resource_types = KMS_KEY_TYPE,
+                                             .resource_type_count = 1,
+                                             .tag_filters = &filter,
+                                             .tag_filter_count = 1,
+                                             .pagination_token = listing_marker(&cursor),
+                                             .resources_per_page = TAGGING_MAX_RESOURCES_PER_PAGE};
+        tagging_resource_page page;
+        memset(&page, 0, sizeof page);
+        aws_error_clear(err);
+        scan->calls.get_resources++;
+        rc = tagging_get_resources(scan->options->kms, scan->options->call, &input, &page, err);
+        if (rc == 0)
+            rc = take_tagged_page(scan, &page, err);
+        if (rc == 0)
+            step = listing_advance(&cursor, page.next_token[0] != '\0', page.next_token, err);
+        tagging_resource_page_clear(&page);
+        scan->progress.tagged_listed = scan->tagged_count;
+        report(scan);
+    }
+    listing_end(&cursor);
+    return rc == 0 && step == LISTING_DONE ? 0 : -1;
+}
+
+static int compare_tagged(const void *a, const void *b)
+{
+    return strcmp(((const tagged_entry *)a)->key_id, ((const tagged_entry *)b)->key_id);
+}
+
+/* The tags, or why they could not be read: never fatal, the keys are then
+ * judged by their aliases and descriptions (and a prune re-reads each key's
+ * tags with ListResourceTags before it changes anything). An expired
+ * pagination token (15 minutes) restarts the listing once. */
+static void list_tagged(scan_state *scan)
+{
+    aws_error err = {0};
+    int rc = list_tagged_once(scan, &err);
+    if (rc != 0 && strcmp(err.code, "PaginationTokenExpiredException") == 0) {
+        tagged_free(scan);
+        rc = list_tagged_once(scan, &err);
+    }
+    if (rc == 0) {
+        scan->tags_read = true;
+        qsort(scan->tagged, scan->tagged_count, sizeof *scan->tagged, compare_tagged);
+        return;
+    }
+    tagged_free(scan);
+    scan->tags_denied = err.status == AWS_ERR_ACCESS_DENIED;
+    snprintf(scan->tags_why, sizeof scan->tags_why, "%s: %.900s",
+             err.code[0] ? err.code : aws_status_name(err.status), err.message);
+}
+
+static const aws_tag_set *tags_of(const scan_state *scan, const char *key_id)
+{
+    tagged_entry probe = {.key_id = (char *)key_id};
+    const tagged_entry *found =
+        bsearch(&probe, scan->tagged, scan->tagged_count, sizeof *scan->tagged, compare_tagged);
+    return found != NULL ? &found->tags : NULL;
+}
+
+/* Tagged active without spire-last-update: its creation date judges it. */
+static bool undated_active(const aws_tag_set *tags)
+{
+    return tags != NULL && tag_mode_is_active(tags) &&
+           aws_tag_set_get(tags, TAG_LAST_UPDATE) == NULL;
+}
+
+/* ---- DescribeKey ------------------------------------------------------------------------ */
+
 static int compare_strings(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -201,8 +355,8 @@ static bool listed_in(const char **targets, size_t count, const char *key_id)
     return bsearch(&key_id, targets, count, sizeof *targets, compare_strings) != NULL;
 }
 
-/* Which keys to describe: every unaliased key, and with describe_aliased
- * the keys a SPIRE alias targets. */
+/* Which keys to describe: every unaliased key, each aliased undated active
+ * key, and with describe_aliased the keys a SPIRE alias or tag marks. */
 static int choose_keys(scan_state *scan, bool *aliased, bool *wanted)
 {
     size_t all_count = 0, spire_count = 0;
@@ -216,8 +370,10 @@ static int choose_keys(scan_state *scan, bool *aliased, bool *wanted)
     }
     for (size_t i = 0; i < scan->key_count; i++) {
         const char *id = scan->keys[i].key_id;
+        const aws_tag_set *tags = tags_of(scan, id);
         aliased[i] = listed_in(all, all_count, id);
-        wanted[i] = !aliased[i] || (spire != NULL && listed_in(spire, spire_count, id));
+        wanted[i] = !aliased[i] || undated_active(tags) ||
+                    (spire != NULL && (tags != NULL || listed_in(spire, spire_count, id)));
         scan->progress.to_describe += wanted[i] ? 1 : 0;
     }
     free(all);
@@ -253,8 +409,12 @@ static int build(scan_state *scan, kms_key_metadata **metadata, estate *out)
     estate_listed_key *listed = calloc(scan->key_count + 1, sizeof *listed);
     if (listed == NULL)
         return -1;
-    for (size_t i = 0; i < scan->key_count; i++)
-        listed[i] = (estate_listed_key){scan->keys[i].key_id, scan->keys[i].arn, metadata[i]};
+    size_t tagged_keys = 0;
+    for (size_t i = 0; i < scan->key_count; i++) {
+        const aws_tag_set *tags = tags_of(scan, scan->keys[i].key_id);
+        tagged_keys += tags != NULL ? 1 : 0;
+        listed[i] = (estate_listed_key){scan->keys[i].key_id, scan->keys[i].arn, metadata[i], tags};
+    }
     size_t undescribed = out->undescribed;
     char why[sizeof out->undescribed_why];
     snprintf(why, sizeof why, "%s", out->undescribed_why);
@@ -265,6 +425,10 @@ static int build(scan_state *scan, kms_key_metadata **metadata, estate *out)
                           o->trust_domain, now_s, o->ages, out);
     out->undescribed = undescribed;
     snprintf(out->undescribed_why, sizeof out->undescribed_why, "%s", why);
+    out->tags_read = scan->tags_read;
+    out->tags_denied = scan->tags_denied;
+    snprintf(out->tags_why, sizeof out->tags_why, "%s", scan->tags_why);
+    out->tagged_keys = tagged_keys;
     free(listed);
     return rc;
 }
@@ -278,6 +442,8 @@ int estate_scan(const estate_scan_options *options, estate *out, aws_error *err)
     int rc = list_keys(&scan, err);
     if (rc == 0)
         rc = list_aliases(&scan, err);
+    if (rc == 0)
+        list_tagged(&scan);
     if (rc == 0 && (metadata = calloc(scan.key_count + 1, sizeof *metadata)) == NULL) {
         out_of_memory(err);
         rc = -1;

@@ -3,7 +3,10 @@ running the real binary as an operator would (no magic cookie), a clean AWS
 environment aimed at the emulator, and an account holding what an operator
 finds after a while: a live server and a dead one (both made by the real
 plugin), old and young orphans, a key pending deletion, a disabled one,
-another trust domain, and keys that are not SPIRE's."""
+another trust domain, and keys that are not SPIRE's; and a tag-mode fleet
+(build_tag_fleet): a live and a dead tag-mode server (made by the real plugin
+in tag mode), keys tagged as upstream tags them (undated, inactive, of
+example.org2, with a malformed spire-last-update)."""
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -135,6 +138,99 @@ def build_account(start_plugin, kms, tmp_path):
     kms.create_alias("alias/payments", account.unrelated_aliased, now - 90 * DAY)
     account.unrelated = kms.create_key("ECC_NIST_P256", "", now - 90 * DAY)
     return account
+
+
+@dataclass
+class TagFleet:
+    """What build_tag_fleet made: key ids by role."""
+    live_server: str = ""
+    live_stale_alias: str = ""  # its alias 20 days old, its tags fresh: live
+    live_unaliased: str = ""    # its alias deleted, its tags fresh: live
+    dead_server: str = ""
+    dead_aliased: str = ""      # alias and spire-last-update 20 days old: stale-alias
+    dead_unaliased: str = ""    # spire-last-update 20 days old, no alias: orphan
+    dead_undated: str = ""      # active, no spire-last-update, created 40 days ago: orphan
+    dead_inactive: str = ""     # spire-active=false, not pending deletion, 40 days old: orphan
+    young_undated: str = ""     # active, no spire-last-update, created a day ago: live
+    other_td: str = ""          # spire-server-td example.org2 only (no description): orphan
+    malformed: str = ""         # spire-last-update "yesterday", no description: malformed-tags
+
+    def alias(self, server_id, spire_key_id):
+        return f"alias/SPIRE_SERVER/example_org/{server_id}/{spire_key_id}"
+
+    def dead_keys(self):
+        return {self.dead_aliased, self.dead_unaliased, self.dead_undated, self.dead_inactive}
+
+
+TAG_PEER = "eeeeeeee-0000-4000-8000-000000000005"  # a third tag-mode server
+
+
+def tag_mode_server_keys(start_plugin, kms, tmp_path, name, spire_key_ids):
+    """A plugin in tag mode (the tagging API at the emulator) that generates
+    keys and stops; its server id and {SPIRE key id: KMS key id}."""
+    from tag_mode_helpers import Server
+
+    server = Server(start_plugin, kms, tmp_path, name=name).configure(tag_mode=True)
+    keys = {}
+    for spire_key_id in spire_key_ids:
+        server.host.generate_key(spire_key_id, "EC_P256")
+        keys[spire_key_id] = alias_target(kms, server.alias(spire_key_id))
+    server_id = server.server_id
+    server.host.shutdown()
+    return server_id, keys
+
+
+def upstream_tags(server_id, spire_key_id, active="true", last_update=None,
+                  trust_domain="example.org"):
+    tags = {"spire-server-td": trust_domain, "spire-server-id": server_id,
+            "spire-active": active, "spire-key-id": spire_key_id}
+    if last_update is not None:
+        tags["spire-last-update"] = last_update
+    return tags
+
+
+def build_tag_fleet(start_plugin, kms, tmp_path):
+    """The tag-mode fleet described on TagFleet."""
+    fleet = TagFleet()
+    kms_api = boto3_client("kms", kms)
+    fleet.live_server, live = tag_mode_server_keys(start_plugin, kms, tmp_path, "tag-live",
+                                                   ("x509-CA-A", "JWT-Signer-A"))
+    fleet.live_stale_alias, fleet.live_unaliased = live["x509-CA-A"], live["JWT-Signer-A"]
+    now = kms.now()
+    kms.set_alias_last_updated(fleet.alias(fleet.live_server, "x509-CA-A"), now - 20 * DAY)
+    kms_api.delete_alias(AliasName=fleet.alias(fleet.live_server, "JWT-Signer-A"))
+    fleet.dead_server, dead = tag_mode_server_keys(start_plugin, kms, tmp_path, "tag-dead",
+                                                   ("x509-CA-A", "JWT-Signer-A"))
+    fleet.dead_aliased, fleet.dead_unaliased = dead["x509-CA-A"], dead["JWT-Signer-A"]
+    stale = str(int(now - 20 * DAY))
+    for key_id in dead.values():
+        kms.set_key_creation_date(key_id, now - 30 * DAY)
+        kms_api.tag_resource(KeyId=key_id, Tags=[{"TagKey": "spire-last-update",
+                                                  "TagValue": stale}])
+    kms.set_alias_last_updated(fleet.alias(fleet.dead_server, "x509-CA-A"), now - 20 * DAY)
+    kms_api.delete_alias(AliasName=fleet.alias(fleet.dead_server, "JWT-Signer-A"))
+    description = "SPIRE_SERVER_KEY/example_org/"
+    fleet.dead_undated = kms.create_key(
+        "ECC_NIST_P256", description + "WIT-Signer-A", now - 40 * DAY,
+        tags=upstream_tags(fleet.dead_server, "WIT-Signer-A"))
+    fleet.dead_inactive = kms.create_key(
+        "ECC_NIST_P256", description + "x509-CA-B", now - 40 * DAY,
+        tags=upstream_tags(fleet.dead_server, "x509-CA-B", active="false", last_update=stale))
+    fleet.young_undated = kms.create_key(
+        "ECC_NIST_P256", description + "WIT-Signer-B", now - DAY,
+        tags=upstream_tags(TAG_PEER, "WIT-Signer-B"))
+    fleet.other_td = kms.create_key(
+        "ECC_NIST_P256", "", now - 40 * DAY,
+        tags=upstream_tags(OTHER_SERVER, "x509-CA-A", last_update=stale,
+                           trust_domain="example.org2"))
+    fleet.malformed = kms.create_key(
+        "ECC_NIST_P256", "", now - 40 * DAY,
+        tags=upstream_tags(TAG_PEER, "JWT-Signer-B", last_update="yesterday"))
+    return fleet
+
+
+def key_tags(kms, key_id):
+    return next(key["tags"] for key in kms.state()["keys"] if key["id"] == key_id)
 
 
 def key_states(kms):

@@ -66,8 +66,10 @@ def test_list_gives_every_spire_key_its_verdict(world):
     assert summary["monthly_cost_usd"] == 9.0  # the key pending deletion costs nothing
     assert summary["prunable_monthly_cost_usd"] == 5.0
     assert summary["by_verdict"] == {"live": 2, "stale-alias": 3, "orphan": 2,
-                                     "young-orphan": 1, "pending-deletion": 1, "disabled": 1}
+                                     "young-orphan": 1, "pending-deletion": 1, "disabled": 1,
+                                     "malformed-tags": 0}
     assert (summary["account_keys"], summary["undescribed_keys"]) == (12, 0)
+    assert (summary["tags"], summary["tagged_keys"]) == ("read", 0)  # alias mode: no spire-* tags
 
 
 def test_list_json_fields(world):
@@ -75,7 +77,9 @@ def test_list_json_fields(world):
     keys = {key["key_id"]: key for key in world.json("keys", "list")["keys"]}
     dead = keys[a.dead_keys["x509-CA-A"]]
     assert set(dead) == {"key_id", "arn", "trust_domain", "server_id", "spire_key_id", "alias",
-                         "alias_last_updated", "key_spec", "state", "created", "verdict"}
+                         "alias_last_updated", "key_spec", "state", "created", "tags",
+                         "verdict"}
+    assert dead["tags"] is None  # made in alias mode: no spire-* tags
     assert dead["arn"].endswith(":key/" + a.dead_keys["x509-CA-A"])
     assert (dead["trust_domain"], dead["server_id"], dead["spire_key_id"]) == (
         "example_org", a.dead_server, "x509-CA-A")
@@ -111,11 +115,11 @@ def test_list_thresholds_within_the_plugins_bounds(world):
 
 def test_list_costs_one_page_per_1000_keys_and_100_aliases(world):
     listing = world.json("keys", "list")
-    # 12 keys, 6 aliases of ours + 10 AWS-managed: one page each; one DescribeKey
-    # per key without an alias (orphans, pending, disabled, the bare unrelated key)
-    assert world.kms.calls() == {"ListKeys": 1, "ListAliases": 1, "DescribeKey": 6}
-    assert listing["summary"]["kms_calls"] == {"ListKeys": 1, "ListAliases": 1,
-                                               "DescribeKey": 6}
+    # 12 keys, 6 aliases of ours + 10 AWS-managed, no tagged key: one page each; one
+    # DescribeKey per key without an alias (orphans, pending, disabled, the bare unrelated key)
+    calls = {"ListKeys": 1, "ListAliases": 1, "GetResources": 1, "DescribeKey": 6}
+    assert world.kms.calls() == calls
+    assert listing["summary"]["kms_calls"] == calls
 
 
 def test_list_describe_aliased_fills_the_key_fields(world):
@@ -123,7 +127,8 @@ def test_list_describe_aliased_fills_the_key_fields(world):
     listing = world.json("keys", "list", "--describe-aliased")
     # one more DescribeKey per key a SPIRE alias targets (2 live, 2 dead, 1 other domain);
     # the key behind alias/payments is not SPIRE's and stays undescribed
-    assert world.kms.calls() == {"ListKeys": 1, "ListAliases": 1, "DescribeKey": 11}
+    assert world.kms.calls() == {"ListKeys": 1, "ListAliases": 1, "GetResources": 1,
+                                 "DescribeKey": 11}
     keys = {key["key_id"]: key for key in listing["keys"]}
     live = keys[a.live_keys["x509-CA-A"]]
     assert (live["key_spec"], live["state"], live["verdict"]) == ("ECC_NIST_P256", "Enabled",
@@ -133,10 +138,17 @@ def test_list_describe_aliased_fills_the_key_fields(world):
 
 
 def test_list_cost_at_scale(plugin_binary, kms, tmp_path):
-    """1500 keys, 210 aliases: 2 ListKeys pages, 3 ListAliases pages (220 with
-    AWS's), one DescribeKey per unaliased key, nothing else."""
+    """1500 keys, 210 aliases, 250 keys tagged by tag-mode servers: 2 ListKeys
+    pages, 3 ListAliases pages (220 with AWS's), 3 GetResources pages, one
+    DescribeKey per unaliased key and per aliased key tagged active without
+    spire-last-update (5 here), nothing else."""
     now = kms.now()
-    keys = [kms.create_key("ECC_NIST_P256", f"SPIRE_SERVER_KEY/example_org/k{i}", now - 9 * DAY)
+    fresh = {"spire-server-td": "example.org", "spire-server-id": "tag-peer",
+             "spire-active": "true", "spire-key-id": "x509-CA-A",
+             "spire-last-update": str(int(now - HOUR))}
+    undated = {k: v for k, v in fresh.items() if k != "spire-last-update"}
+    keys = [kms.create_key("ECC_NIST_P256", f"SPIRE_SERVER_KEY/example_org/k{i}", now - 9 * DAY,
+                           tags=fresh if 200 <= i < 450 else (undated if i < 5 else None))
             for i in range(1500)]
     for i in range(210):
         kms.create_alias(f"alias/SPIRE_SERVER/example_org/{'a' * 8}-0000-4000-8000-"
@@ -145,8 +157,12 @@ def test_list_cost_at_scale(plugin_binary, kms, tmp_path):
     result = run_cli(plugin_binary, "keys", "list", "--json", env=cli_env(kms, tmp_path))
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)["summary"]
-    assert kms.calls() == {"ListKeys": 2, "ListAliases": 3, "DescribeKey": 1290}
-    assert summary["by_verdict"]["live"] == 210 and summary["by_verdict"]["orphan"] == 1290
+    assert kms.calls() == {"ListKeys": 2, "ListAliases": 3, "GetResources": 3,
+                           "DescribeKey": 1290 + 5}
+    assert summary["tagged_keys"] == 255
+    # the 240 unaliased keys with fresh tags are live: a tag-mode server keeps them
+    assert summary["by_verdict"]["live"] == 210 + 240
+    assert summary["by_verdict"]["orphan"] == 1290 - 240
 
 
 def test_list_table(world):
@@ -155,7 +171,8 @@ def test_list_table(world):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["VERDICT", "KEY", "ID", "TRUST", "DOMAIN", "SERVER", "ID",
-                                "SPIRE", "KEY", "ID", "CREATED", "ALIAS", "UPDATED", "$/MONTH"]
+                                "SPIRE", "KEY", "ID", "CREATED", "ALIAS", "UPDATED", "TAG",
+                                "UPDATED", "$/MONTH"]
     rows = {line.split()[1]: line.split() for line in lines[1:9]}
     assert rows[a.dead_keys["x509-CA-A"]][0] == "stale-alias"
     assert rows[a.dead_keys["x509-CA-A"]][-1] == "$1.00"
@@ -216,7 +233,7 @@ def test_prune_dry_run_changes_nothing(world):
     assert {action["result"] for action in prune["actions"]} == {"planned"}
     assert prune["summary"]["monthly_cost_to_free_usd"] == 3.0
     assert world.kms.state() == before
-    assert set(world.kms.calls()) == {"ListKeys", "ListAliases", "DescribeKey"}
+    assert set(world.kms.calls()) == {"ListKeys", "ListAliases", "GetResources", "DescribeKey"}
     text = world.run("keys", "prune", "--trust-domain", TD)
     assert "Dry run: nothing was changed" in text.stdout
     assert "5 actions: 2 alias deletions, 3 key deletions (frees $3.00 a month)" in text.stdout

@@ -67,7 +67,9 @@ def test_keep_active_restores_a_deleted_alias(start_plugin, kms, kms_client, tmp
     kms_client.delete_alias(AliasName=server.alias("x509-CA-A"))
     wait_until(lambda: alias_target(kms, server.alias("x509-CA-A")) == key_id,
                what="alias created again")
-    assert "our alias was gone from KMS; created it again" in messages(server.host)
+    # The line is logged once CreateAlias has answered, after KMS shows the alias.
+    wait_until(lambda: "our alias was gone from KMS; created it again" in messages(server.host),
+               what="the re-creation logged")
 
 
 # ---- alias mode: inherited tags ----------------------------------------------------------
@@ -253,7 +255,10 @@ def test_alias_mode_sweeps_spare_keys_kept_alive_by_tags(start_plugin, kms, tmp_
 def test_keys_prune_spares_keys_kept_alive_by_tags(plugin_binary, kms, tmp_path):
     """The operator command's prune keeps the same rule as the deletion queue:
     an unaliased key that a tag-mode server keeps alive by its tags is kept;
-    a dead server's tagged orphan is tagged inactive, then scheduled."""
+    a dead server's tagged orphan is tagged inactive, then scheduled. With the
+    tags read (GetResources), the live key is not even planned; without them
+    (tag:GetResources denied) it is planned by its description, and the
+    re-read of its tags before the change keeps it."""
     import json
 
     from cli_helpers import cli_env, run_cli
@@ -261,6 +266,10 @@ def test_keys_prune_spares_keys_kept_alive_by_tags(plugin_binary, kms, tmp_path)
     dead = tagged_key(kms, "dead-server", "x509-CA-A", age_s=STALE_S + MARGIN_S,
                       created_age_s=30 * DAY)
     env = cli_env(kms, tmp_path)
+    result = run_cli(plugin_binary, "keys", "prune", "--trust-domain", "example.org", "--json",
+                     env=env)
+    assert [a["key_id"] for a in json.loads(result.stdout)["actions"]] == [dead]
+    kms.inject("GetResources", "access_denied", count=1)
     result = run_cli(plugin_binary, "keys", "prune", "--trust-domain", "example.org", "--yes",
                      "--json", env=env)
     actions = {a["key_id"]: a for a in json.loads(result.stdout)["actions"]}

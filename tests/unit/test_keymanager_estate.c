@@ -1,7 +1,10 @@
 /* Unit tests of the estate's pure parts (estate.c) and the names they read
  * (naming_split_*): each verdict at its age boundaries, which keys count as
  * SPIRE's, the trust domain filter, the cost summary, and the prune plan
- * (what it deletes, in which order, and what it never touches). */
+ * (what it deletes, in which order, and what it never touches); with the
+ * spire-* tags of tag-based key discovery: what tags say, the verdicts they
+ * give (the tag sweep, its healing pass, the deletion queue's tag check), the
+ * names read from them, and the plan they change. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +17,7 @@
 
 #include "keymanager/estate.h"
 #include "keymanager/naming.h"
+#include "keymanager/tag_mode.h"
 
 #define HOUR_S             3600.0
 #define DAY_S              (24 * HOUR_S)
@@ -35,6 +39,9 @@ typedef struct {
     size_t key_count;
     estate_alias aliases[32];
     size_t alias_count;
+    aws_tag tag_items[32][5];
+    aws_tag_set tags[32];
+    char last_update[32][TAG_MODE_TIME_SIZE];
 } account;
 
 /* A key; metadata only when described (no alias targets it). Returns its id. */
@@ -56,6 +63,35 @@ static const char *add_key(account *a, const char *description, double created, 
     m->key_spec = KMS_KEY_SPEC_ECC_NIST_P256;
     a->keys[i] = (estate_listed_key){a->ids[i], m->arn, described ? m : NULL};
     return a->ids[i];
+}
+
+/* Tags key_id as upstream's tag mode does. last_update: NULL for none. */
+static void tag_key(account *a, const char *key_id, const char *td, const char *server,
+                    const char *active, const char *last_update)
+{
+    size_t i = 0;
+    while (strcmp(a->ids[i], key_id) != 0)
+        i++;
+    aws_tag *t = a->tag_items[i];
+    size_t n = 0;
+    t[n++] = (aws_tag){(char *)TAG_SERVER_TD, (char *)td};
+    t[n++] = (aws_tag){(char *)TAG_SERVER_ID, (char *)server};
+    if (active != NULL)
+        t[n++] = (aws_tag){(char *)TAG_ACTIVE, (char *)active};
+    t[n++] = (aws_tag){(char *)TAG_KEY_ID, (char *)"x509-CA-A"};
+    if (last_update != NULL) {
+        snprintf(a->last_update[i], sizeof a->last_update[i], "%s", last_update);
+        t[n++] = (aws_tag){(char *)TAG_LAST_UPDATE, a->last_update[i]};
+    }
+    a->tags[i] = (aws_tag_set){t, n};
+    a->keys[i].tags = &a->tags[i];
+}
+
+/* spire-last-update age_s ago, as upstream writes it. */
+static const char *ago(char out[TAG_MODE_TIME_SIZE], double age_s)
+{
+    tag_mode_format_time(NOW_S - age_s, out);
+    return out;
 }
 
 static void add_alias(account *a, const char *name, const char *target, double last_updated)
@@ -371,6 +407,228 @@ static void plan_of_a_trust_domain(void **state)
     estate_clear(&e);
 }
 
+/* ---- tags -------------------------------------------------------------------------- */
+
+static void what_tags_say(void **state)
+{
+    (void)state;
+    const int64_t stale = ESTATE_DEFAULT_STALE_ALIAS_AGE_MS;
+    char when[TAG_MODE_TIME_SIZE];
+    account a = {0};
+    const char *k = add_key(&a, "", NOW_S - 40 * DAY_S, true);
+    assert_int_equal(estate_judge_tags(NULL, 0, NOW_S, stale), ESTATE_TAGS_NONE);
+    tag_key(&a, k, TD, DEAD, "true", ago(when, 14 * DAY_S - 1));
+    assert_int_equal(estate_judge_tags(&a.tags[0], 0, NOW_S, stale), ESTATE_TAGS_LIVE);
+    tag_key(&a, k, TD, DEAD, "true", ago(when, 14 * DAY_S));
+    assert_int_equal(estate_judge_tags(&a.tags[0], 0, NOW_S, stale), ESTATE_TAGS_STALE);
+    tag_key(&a, k, TD, DEAD, "false", ago(when, 300 * DAY_S));
+    assert_int_equal(estate_judge_tags(&a.tags[0], 0, NOW_S, stale), ESTATE_TAGS_SILENT);
+    tag_key(&a, k, TD, DEAD, NULL, ago(when, 300 * DAY_S));
+    assert_int_equal(estate_judge_tags(&a.tags[0], 0, NOW_S, stale), ESTATE_TAGS_SILENT);
+    tag_key(&a, k, TD, DEAD, "true", "yesterday");
+    assert_int_equal(estate_judge_tags(&a.tags[0], 0, NOW_S, stale), ESTATE_TAGS_MALFORMED);
+    /* undated: the creation date judges; unknown (0) is never stale */
+    tag_key(&a, k, TD, DEAD, "true", NULL);
+    assert_int_equal(estate_judge_tags(&a.tags[0], NOW_S - 14 * DAY_S, NOW_S, stale),
+                     ESTATE_TAGS_STALE);
+    assert_int_equal(estate_judge_tags(&a.tags[0], NOW_S - 13 * DAY_S, NOW_S, stale),
+                     ESTATE_TAGS_LIVE);
+    assert_int_equal(estate_judge_tags(&a.tags[0], 0, NOW_S, stale), ESTATE_TAGS_LIVE);
+    /* the operator is no server: a server's own key is judged as any other */
+    tag_key(&a, k, TD, "", "true", ago(when, 20 * DAY_S));
+    assert_int_equal(estate_judge_tags(&a.tags[0], 0, NOW_S, stale), ESTATE_TAGS_STALE);
+    /* marks: the description of the trust domain, or spire-server-td exactly */
+    tag_key(&a, k, "example.org2", DEAD, "true", NULL);
+    assert_true(estate_marked_for("", &a.tags[0], "example.org2"));
+    assert_false(estate_marked_for("", &a.tags[0], TD));
+    assert_true(estate_marked_for("SPIRE_SERVER_KEY/example_org/x", &a.tags[0], TD));
+    assert_false(estate_marked_for("", NULL, TD));
+}
+
+static void unaliased_keys_by_tags(void **state)
+{
+    (void)state;
+    char t[12][TAG_MODE_TIME_SIZE];
+    account a = {0};
+    const char *desc = "SPIRE_SERVER_KEY/example_org/x509-CA-A";
+    const char *fresh = add_key(&a, desc, NOW_S - 40 * DAY_S, true);
+    const char *fresh_disabled = add_key(&a, desc, NOW_S - 40 * DAY_S, true);
+    const char *stale = add_key(&a, desc, NOW_S - 40 * DAY_S, true);
+    const char *stale_disabled = add_key(&a, "", NOW_S - 40 * DAY_S, true);
+    const char *undated_old = add_key(&a, desc, NOW_S - 40 * DAY_S, true);
+    const char *undated_young = add_key(&a, desc, NOW_S - DAY_S, true);
+    const char *inactive_old = add_key(&a, "", NOW_S - 48 * HOUR_S, true);
+    const char *inactive_young = add_key(&a, "", NOW_S - 48 * HOUR_S + 1, true);
+    const char *malformed = add_key(&a, desc, NOW_S - 40 * DAY_S, true);
+    const char *no_active = add_key(&a, "", NOW_S - 40 * DAY_S, true);
+    const char *pending = add_key(&a, "", NOW_S - 40 * DAY_S, true);
+    const char *undescribed = add_key(&a, "", NOW_S - 40 * DAY_S, false);
+    tag_key(&a, fresh, TD, LIVE, "true", ago(t[0], HOUR_S));
+    tag_key(&a, fresh_disabled, TD, LIVE, "true", ago(t[1], HOUR_S));
+    tag_key(&a, stale, TD, DEAD, "true", ago(t[2], 20 * DAY_S));
+    tag_key(&a, stale_disabled, TD, DEAD, "true", ago(t[3], 20 * DAY_S));
+    tag_key(&a, undated_old, TD, DEAD, "true", NULL);
+    tag_key(&a, undated_young, TD, DEAD, "true", NULL);
+    tag_key(&a, inactive_old, TD, DEAD, "false", ago(t[4], 20 * DAY_S));
+    tag_key(&a, inactive_young, TD, DEAD, "false", ago(t[5], 20 * DAY_S));
+    tag_key(&a, malformed, TD, DEAD, "true", "1.5e9");
+    tag_key(&a, no_active, TD, DEAD, NULL, ago(t[6], 20 * DAY_S));
+    tag_key(&a, pending, TD, DEAD, "true", ago(t[7], 20 * DAY_S));
+    tag_key(&a, undescribed, TD, DEAD, "true", ago(t[8], 20 * DAY_S));
+    a.metadata[1].enabled = false;
+    snprintf(a.metadata[1].key_state, 32, "Disabled");
+    a.metadata[3].enabled = false;
+    snprintf(a.metadata[3].key_state, 32, "Disabled");
+    a.metadata[10].enabled = false;
+    snprintf(a.metadata[10].key_state, 32, "PendingDeletion");
+    estate e;
+    build(&a, NULL, &default_ages, &e);
+    assert_int_equal(verdict_of(&e, fresh), ESTATE_LIVE); /* old, by description an orphan */
+    assert_int_equal(verdict_of(&e, fresh_disabled), ESTATE_DISABLED);
+    assert_int_equal(verdict_of(&e, stale), ESTATE_ORPHAN);
+    assert_int_equal(verdict_of(&e, stale_disabled), ESTATE_ORPHAN); /* the sweep takes it */
+    assert_int_equal(verdict_of(&e, undated_old), ESTATE_ORPHAN);
+    assert_int_equal(verdict_of(&e, undated_young), ESTATE_LIVE);
+    assert_int_equal(verdict_of(&e, inactive_old), ESTATE_ORPHAN); /* the healing pass */
+    assert_int_equal(verdict_of(&e, inactive_young), ESTATE_YOUNG_ORPHAN);
+    assert_int_equal(verdict_of(&e, malformed), ESTATE_MALFORMED_TAGS);
+    assert_int_equal(verdict_of(&e, no_active), ESTATE_MALFORMED_TAGS); /* no sweep lists it */
+    assert_int_equal(verdict_of(&e, pending), ESTATE_PENDING_DELETION);
+    assert_null(find(&e, undescribed)); /* not described: not judged */
+    /* names: the description's trust domain, else the tag's as written */
+    const estate_key *k = find(&e, stale);
+    assert_string_equal(k->trust_domain, "example_org");
+    assert_string_equal(k->server_id, DEAD);
+    assert_string_equal(k->spire_key_id, "x509-CA-A");
+    assert_string_equal(k->tags.active, "true");
+    assert_string_equal(k->tags.last_update, t[2]);
+    k = find(&e, inactive_old);
+    assert_string_equal(k->trust_domain, TD);
+    assert_string_equal(k->spire_key_id, "x509-CA-A");
+    estate_clear(&e);
+
+    /* stale tags without spire-server-td: no tag sweep lists them; the orphan
+     * sweep judges the key by its description (enabled only) */
+    a.tags[2].items[0].key = (char *)"other-tag";
+    a.tags[3].items[0].key = (char *)"other-tag";
+    snprintf(a.metadata[3].description, sizeof a.metadata[3].description, "%s", desc);
+    build(&a, NULL, &default_ages, &e);
+    assert_int_equal(verdict_of(&e, stale), ESTATE_ORPHAN);
+    assert_int_equal(verdict_of(&e, stale_disabled), ESTATE_DISABLED);
+    estate_clear(&e);
+}
+
+static void aliased_keys_with_tags(void **state)
+{
+    (void)state;
+    char t[4][TAG_MODE_TIME_SIZE];
+    account a = {0};
+    const char *kept = add_key(&a, "", 0, false);
+    const char *malformed = add_key(&a, "", 0, false);
+    const char *dead = add_key(&a, "", 0, false);
+    const char *fresh_alias = add_key(&a, "", 0, false);
+    const char *app = add_key(&a, "", 0, false);
+    const char *undated = add_key(&a, "", NOW_S - 40 * DAY_S, true); /* the scan describes it */
+    add_alias(&a, ALIAS(LIVE, "x509-CA-A"), kept, NOW_S - 20 * DAY_S);
+    add_alias(&a, ALIAS(DEAD, "x509-CA-B"), malformed, NOW_S - 20 * DAY_S);
+    add_alias(&a, ALIAS(DEAD, "x509-CA-A"), dead, NOW_S - 20 * DAY_S);
+    add_alias(&a, ALIAS(LIVE, "JWT-Signer-A"), fresh_alias, NOW_S - HOUR_S);
+    add_alias(&a, "alias/my-app", app, NOW_S - 20 * DAY_S);
+    add_alias(&a, ALIAS(DEAD, "WIT-Signer-A"), undated, NOW_S - 20 * DAY_S);
+    tag_key(&a, kept, TD, LIVE, "true", ago(t[0], HOUR_S));
+    tag_key(&a, malformed, TD, DEAD, "true", "");
+    tag_key(&a, dead, TD, DEAD, "true", ago(t[1], 20 * DAY_S));
+    tag_key(&a, fresh_alias, TD, LIVE, "true", ago(t[2], 20 * DAY_S));
+    tag_key(&a, app, "example.org2", LIVE, "true", ago(t[3], HOUR_S));
+    tag_key(&a, undated, TD, DEAD, "true", NULL);
+    estate e;
+    build(&a, NULL, &default_ages, &e);
+    assert_int_equal(verdict_of(&e, kept), ESTATE_LIVE);
+    assert_int_equal(verdict_of(&e, malformed), ESTATE_MALFORMED_TAGS);
+    assert_int_equal(verdict_of(&e, dead), ESTATE_STALE_ALIAS);
+    assert_int_equal(verdict_of(&e, fresh_alias), ESTATE_LIVE);
+    assert_int_equal(verdict_of(&e, undated), ESTATE_STALE_ALIAS);
+    /* SPIRE's by its tags alone (another alias names it): listed, names from the tags */
+    assert_int_equal(verdict_of(&e, app), ESTATE_LIVE);
+    const estate_key *k = find(&e, app);
+    assert_string_equal(k->trust_domain, "example.org2");
+    assert_string_equal(k->server_id, LIVE);
+    assert_null(k->alias);
+    /* the alias names a key: its own names win over the tags' */
+    k = find(&e, kept);
+    assert_string_equal(k->trust_domain, "example_org");
+    assert_string_equal(k->spire_key_id, "x509-CA-A");
+    estate_clear(&e);
+
+    /* filtered by trust domain: the tag's, exactly */
+    build(&a, "example.org2", &default_ages, &e);
+    assert_int_equal(e.key_count, 1);
+    assert_non_null(find(&e, app));
+    estate_clear(&e);
+}
+
+static const estate_action *action_on(const estate_plan *plan, estate_action_kind kind,
+                                      const char *key_id)
+{
+    for (size_t i = 0; i < plan->count; i++) {
+        if (plan->items[i].kind == kind && strcmp(plan->items[i].key_id, key_id) == 0)
+            return &plan->items[i];
+    }
+    return NULL;
+}
+
+static void plan_with_tags(void **state)
+{
+    (void)state;
+    char t[6][TAG_MODE_TIME_SIZE];
+    account a = {0};
+    const char *kept = add_key(&a, "", 0, false);
+    const char *malformed = add_key(&a, "", 0, false);
+    const char *dead = add_key(&a, "", 0, false);
+    const char *swept = add_key(&a, "", NOW_S - 30 * DAY_S, true);
+    const char *healed = add_key(&a, "", NOW_S - 30 * DAY_S, true);
+    const char *live = add_key(&a, "SPIRE_SERVER_KEY/example_org/k", NOW_S - 30 * DAY_S, true);
+    const char *other_td = add_key(&a, "", NOW_S - 30 * DAY_S, true);
+    const char *untagged = add_key(&a, "SPIRE_SERVER_KEY/example_org/o", NOW_S - 9 * DAY_S, true);
+    add_alias(&a, ALIAS(LIVE, "x509-CA-A"), kept, NOW_S - 20 * DAY_S);
+    add_alias(&a, ALIAS(DEAD, "x509-CA-B"), malformed, NOW_S - 20 * DAY_S);
+    add_alias(&a, ALIAS(DEAD, "x509-CA-A"), dead, NOW_S - 20 * DAY_S);
+    tag_key(&a, kept, TD, LIVE, "true", ago(t[0], HOUR_S));
+    tag_key(&a, malformed, TD, DEAD, "true", "soon");
+    tag_key(&a, dead, TD, DEAD, "true", ago(t[1], 20 * DAY_S));
+    tag_key(&a, swept, TD, DEAD, "true", ago(t[2], 20 * DAY_S));
+    tag_key(&a, healed, TD, DEAD, "false", ago(t[3], 20 * DAY_S));
+    tag_key(&a, live, TD, LIVE, "true", ago(t[4], HOUR_S));
+    tag_key(&a, other_td, "example.org2", DEAD, "true", ago(t[5], 20 * DAY_S));
+    estate e;
+    build(&a, TD, &default_ages, &e);
+    estate_plan plan;
+    assert_int_equal(estate_plan_prune(&e, TD, &default_ages, &plan), 0);
+    assert_int_equal(plan.count, 5);
+    /* the stale aliases of keys their tags keep are left alone, as the fleet leaves them */
+    expect_action(&plan, 0, ESTATE_DELETE_ALIAS, ALIAS(DEAD, "x509-CA-A"), dead);
+    expect_action(&plan, 1, ESTATE_SCHEDULE_KEY_DELETION, ALIAS(DEAD, "x509-CA-A"), dead);
+    assert_non_null(strstr(plan.items[1].reason, "tagged spire-active=false first"));
+    const estate_action *action = action_on(&plan, ESTATE_SCHEDULE_KEY_DELETION, swept);
+    assert_non_null(action);
+    assert_null(action->alias);
+    assert_non_null(strstr(action->reason, "spire-last-update 20.0 days ago (stale after 14.0)"));
+    assert_non_null(strstr(action->reason, "tagged spire-active=false first"));
+    action = action_on(&plan, ESTATE_SCHEDULE_KEY_DELETION, healed);
+    assert_non_null(action);
+    assert_non_null(strstr(action->reason, "tagged spire-active=false but not pending"));
+    assert_null(strstr(action->reason, "first"));
+    assert_non_null(action_on(&plan, ESTATE_SCHEDULE_KEY_DELETION, untagged));
+    for (size_t i = 0; i < plan.count; i++) {
+        assert_string_not_equal(plan.items[i].key_id, kept);
+        assert_string_not_equal(plan.items[i].key_id, malformed);
+        assert_string_not_equal(plan.items[i].key_id, live);
+        assert_string_not_equal(plan.items[i].key_id, other_td);
+    }
+    estate_plan_clear(&plan);
+    estate_clear(&e);
+}
+
 static void names(void **state)
 {
     (void)state;
@@ -380,6 +638,8 @@ static void names(void **state)
     assert_string_equal(estate_verdict_name(ESTATE_YOUNG_ORPHAN), "young-orphan");
     assert_string_equal(estate_verdict_name(ESTATE_PENDING_DELETION), "pending-deletion");
     assert_string_equal(estate_verdict_name(ESTATE_DISABLED), "disabled");
+    assert_string_equal(estate_verdict_name(ESTATE_MALFORMED_TAGS), "malformed-tags");
+    assert_false(estate_verdict_is_prunable(ESTATE_MALFORMED_TAGS));
     assert_string_equal(estate_action_name(ESTATE_DELETE_ALIAS), "delete-alias");
     assert_string_equal(estate_action_name(ESTATE_SCHEDULE_KEY_DELETION), "schedule-key-deletion");
     assert_string_equal(estate_result_name(ESTATE_ALREADY_DONE), "already-done");
@@ -401,6 +661,10 @@ int main(void)
         cmocka_unit_test(trust_domain_filter_by_whole_component),
         cmocka_unit_test(summary_counts_and_costs),
         cmocka_unit_test(plan_of_a_trust_domain),
+        cmocka_unit_test(what_tags_say),
+        cmocka_unit_test(unaliased_keys_by_tags),
+        cmocka_unit_test(aliased_keys_with_tags),
+        cmocka_unit_test(plan_with_tags),
         cmocka_unit_test(names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
