@@ -266,7 +266,8 @@ static void list_tagged(scan_state *scan)
     }
     if (rc == 0) {
         scan->tags_read = true;
-        qsort(scan->tagged, scan->tagged_count, sizeof *scan->tagged, compare_tagged);
+        if (scan->tagged_count > 1) /* qsort's array may not be NULL, even empty */
+            qsort(scan->tagged, scan->tagged_count, sizeof *scan->tagged, compare_tagged);
         return;
     }
     tagged_free(scan);
@@ -277,6 +278,8 @@ static void list_tagged(scan_state *scan)
 
 static const aws_tag_set *tags_of(const scan_state *scan, const char *key_id)
 {
+    if (scan->tagged_count == 0) /* bsearch's array may not be NULL, even empty */
+        return NULL;
     tagged_entry probe = {.key_id = (char *)key_id};
     const tagged_entry *found =
         bsearch(&probe, scan->tagged, scan->tagged_count, sizeof *scan->tagged, compare_tagged);
@@ -352,7 +355,7 @@ static kms_key_metadata *describe(scan_state *scan, const kms_key_entry *key, bo
 
 static bool listed_in(const char **targets, size_t count, const char *key_id)
 {
-    return bsearch(&key_id, targets, count, sizeof *targets, compare_strings) != NULL;
+    return count > 0 && bsearch(&key_id, targets, count, sizeof *targets, compare_strings) != NULL;
 }
 
 /* Which keys to describe: every unaliased key, each aliased undated active
