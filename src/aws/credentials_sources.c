@@ -14,6 +14,7 @@
 #include "aws/aws_json.h"
 #include "aws/clock.h"
 #include "aws/endpoints.h"
+#include "common/clock.h"
 #include "common/file_read.h"
 #include "common/secrets.h"
 
@@ -419,7 +420,7 @@ static int fetch_process(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ct
     char *output = NULL;
     int timeout = ctx->process_timeout_ms > 0 ? ctx->process_timeout_ms : 60000;
     if (ctx->call != NULL && ctx->call->deadline_ms > 0) {
-        int64_t left = ctx->call->deadline_ms - aws_monotonic_ms();
+        int64_t left = ctx->call->deadline_ms - clock_monotonic_ms();
         timeout = left < timeout ? (left > 0 ? (int)left : 1) : timeout;
     }
     if (aws_cred_run_process(plan->process_command, timeout, &output, err) != 0)

@@ -21,6 +21,7 @@
 #include "aws/endpoints.h"
 #include "aws/kms_internal.h"
 #include "aws/sdk_env.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 #define QUERY_CONTENT_TYPE "Content-Type: application/x-www-form-urlencoded; charset=utf-8"
@@ -278,7 +279,7 @@ void kms_log_call(const char *operation, long status, const char *request_id, co
     char status_text[16], attempts[16], duration[32];
     snprintf(status_text, sizeof status_text, "%ld", rc == 0 ? status : (long)err->http_status);
     snprintf(attempts, sizeof attempts, "%d", err->attempts);
-    snprintf(duration, sizeof duration, "%" PRId64, aws_monotonic_ms() - started_ms);
+    snprintf(duration, sizeof duration, "%" PRId64, clock_monotonic_ms() - started_ms);
     log_write(LOG_DEBUG, "aws", "AWS call", "operation", operation, "http_status", status_text,
               "attempts", attempts, "duration_ms", duration, "request_id",
               rc == 0 ? request_id : err->request_id, "result",
@@ -298,7 +299,7 @@ aws_retry_policy kms_client_retry_policy(kms_client *client)
 static int run_call(call_state *call, aws_error *err)
 {
     aws_retry_policy policy = kms_client_retry_policy(call->client);
-    int64_t started = aws_monotonic_ms();
+    int64_t started = clock_monotonic_ms();
     int rc = aws_retry_run(&policy, call->ctx, attempt_call, call, err);
     if (call->skew_retried)
         err->attempts++; /* the re-signed exchange was an HTTP attempt too */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "aws/retry.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "keymanager/km_status.h"
 #include "keymanager/listing.h"
@@ -63,13 +64,6 @@ typedef struct {
     const char *operation;
     aws_error err;
 } fetch_failure;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int64_t key_fetch_startup_budget_ms(void)
 {
@@ -575,7 +569,7 @@ int key_fetch_all(const key_fetch_options *options, key_cache *cache, key_fetch_
         fetch_failure failure = {0};
         if (fetch_once(options, cache, plan, &failure) == 0)
             return 0;
-        int64_t remaining = options->deadline_ms - now_ms();
+        int64_t remaining = options->deadline_ms - clock_monotonic_ms();
         bool own_deadline = failure.err.status == AWS_ERR_TIMEOUT && remaining <= 0;
         if (!own_deadline || cause.operation == NULL)
             cause = failure;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "keymanager/key_fetch.h"
 #include "keymanager/km_state.h"
@@ -41,13 +42,6 @@ static int fail_not_configured(km_status *status)
 {
     km_status_set(status, KM_FAILED_PRECONDITION, "not configured");
     return -1;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- state lifetime ----------------------------------------------------------- */
@@ -309,7 +303,7 @@ static int start_fleet(km_state *state, const plugin_config *config, km_status *
  * Configure call's own deadline when that comes first. */
 static int64_t startup_deadline_ms(const km_call *call)
 {
-    int64_t budget = now_ms() + key_fetch_startup_budget_ms();
+    int64_t budget = clock_monotonic_ms() + key_fetch_startup_budget_ms();
     if (call != NULL && call->deadline_ms > 0 && call->deadline_ms < budget)
         return call->deadline_ms;
     return budget;

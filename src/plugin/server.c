@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "plugin/call.h"
 #include "plugin/deadline.h"
@@ -144,7 +145,8 @@ static void log_call_end(const call_context *ctx)
     const char *path = call_path(ctx, &owned);
     char status[16], duration[32];
     snprintf(status, sizeof status, "%d", ctx->status_code);
-    snprintf(duration, sizeof duration, "%lld", (long long)(monotonic_us() - ctx->started_us));
+    snprintf(duration, sizeof duration, "%lld",
+             (long long)(clock_monotonic_us() - ctx->started_us));
     log_write(LOG_DEBUG, "grpc", "rpc", "method", path, "code", status, "duration_us", duration,
               LOG_END);
     gpr_free(owned);
@@ -422,7 +424,7 @@ static void on_new_call(call_context *ctx, bool success)
         return;
     }
     atomic_fetch_add(&server->live_calls, 1);
-    ctx->started_us = monotonic_us();
+    ctx->started_us = clock_monotonic_us();
     if (ctx->method == NULL)
         ctx->deadline = ctx->details.deadline;
     ctx->km.deadline_ms = deadline_monotonic_ms(ctx->deadline);
@@ -602,14 +604,14 @@ int server_run(plugin_server *server, int64_t drain_ms, int64_t cancel_ms)
             handle_event(server, &event);
         if (!stopping && atomic_load(&server->stop_requested)) {
             stopping = true;
-            stop_started = monotonic_ms();
+            stop_started = clock_monotonic_ms();
             finish_streams(server);
             if (server->stop_hook != NULL)
                 server->stop_hook(server->stop_hook_arg);
         }
         if (!stopping)
             continue;
-        int64_t elapsed = monotonic_ms() - stop_started;
+        int64_t elapsed = clock_monotonic_ms() - stop_started;
         if (!cancelled_all && (atomic_load(&server->live_unary) == 0 || elapsed >= drain_ms)) {
             grpc_server_cancel_all_calls(server->server);
             cancelled_all = true;
