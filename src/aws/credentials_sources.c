@@ -55,9 +55,9 @@ static int source_error(aws_error *err, const char *what)
 static char *read_secret_file(const char *path, bool trim, aws_error *err)
 {
     file_contents file;
-    char why[512];
-    if (file_read_regular(path, MAX_TOKEN_FILE_BYTES, &file, why, sizeof why) != FILE_READ_OK) {
-        aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", why);
+    file_problem problem;
+    if (file_read_regular(path, MAX_TOKEN_FILE_BYTES, &file, &problem) != FILE_READ_OK) {
+        aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", problem.message);
         return NULL;
     }
     if (file.len == 0 || strlen(file.data) != file.len) {

@@ -224,9 +224,9 @@ static int load_token(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx, 
     char hint[400];
     login_hint(plan, hint, sizeof hint);
     file_contents text = {0};
-    char problem[600];
-    file_read_result read = file_read_regular(plan->sso_cache_file, MAX_TOKEN_FILE_BYTES, &text,
-                                              problem, sizeof problem);
+    file_problem problem;
+    file_read_result read =
+        file_read_regular(plan->sso_cache_file, MAX_TOKEN_FILE_BYTES, &text, &problem);
     if (read == FILE_READ_MISSING) {
         aws_error_set(err, AWS_ERR_CREDENTIALS,
                       "no cached SSO token (%s): you are not logged in; %s", plan->sso_cache_file,
@@ -234,7 +234,7 @@ static int load_token(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx, 
         return -1;
     }
     if (read != FILE_READ_OK) {
-        aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", problem);
+        aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", problem.message);
         return -1;
     }
     int64_t expires_at = 0;
