@@ -546,7 +546,7 @@ static int report_failure(const fetch_failure *failure, int attempts, km_status 
         strcmp(failure->operation, "GetResources") == 0) {
         char text[sizeof status->message];
         tag_listing_denied_text(&failure->err, text, sizeof text);
-        km_status_set(status, KM_FAILED_PRECONDITION, "%s", text);
+        km_status_set(status, GRPC_STATUS_FAILED_PRECONDITION, "%s", text);
         return -1;
     }
     km_fail_aws(status, failure->operation, &failure->err);

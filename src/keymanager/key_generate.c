@@ -158,7 +158,7 @@ static int create_kms_key(km_state *state, const aws_call_ctx *ctx, const char *
         return -1;
     char *description = naming_key_description(state->trust_domain, key_id);
     if (description == NULL) {
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return -1;
     }
     kms_tag tags[TAG_MODE_SPIRE_TAGS + CONFIG_TAG_MODE_MAX_KEY_TAGS];
@@ -255,7 +255,7 @@ int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *k
     kms_public_key_clear(&pub);
     if (entry == NULL) {
         discard_new_key(state, meta.arn, "out of memory");
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return -1;
     }
     pthread_mutex_lock(&state->manager->alias_lock);
@@ -274,7 +274,7 @@ int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *k
     if (!stored) {
         /* The alias now targets the new key; keep it rather than delete it. */
         key_entry_release(entry);
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return -1;
     }
     log_write(LOG_INFO, MODULE, alias_exists ? "Key rotated" : "Key generated", "key_id", key_id,

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <grpc/status.h> /* grpc_status_code: the one spelling of status codes */
+
 #include "config/config.h"
 
 /* Values are the wire enum values of spire.plugin.server.keymanager.v1. */
@@ -36,24 +38,8 @@ typedef enum {
     KM_HASH_SHA512_256 = 15,
 } km_hash;
 
-/* gRPC status codes used in km_status.code. */
-enum {
-    KM_OK = 0,
-    KM_CANCELLED = 1,
-    KM_UNKNOWN = 2,
-    KM_INVALID_ARGUMENT = 3,
-    KM_DEADLINE_EXCEEDED = 4,
-    KM_NOT_FOUND = 5,
-    KM_ALREADY_EXISTS = 6,
-    KM_PERMISSION_DENIED = 7,
-    KM_RESOURCE_EXHAUSTED = 8,
-    KM_FAILED_PRECONDITION = 9,
-    KM_INTERNAL = 13,
-    KM_UNAVAILABLE = 14,
-};
-
 typedef struct {
-    int code; /* gRPC status code, KM_OK on success */
+    grpc_status_code code; /* GRPC_STATUS_OK on success */
     char message[1024];
 } km_status;
 
@@ -132,7 +118,7 @@ void km_shutdown(km_manager *manager);
 void km_public_key_clear(km_public_key *key);
 void km_public_keys_free(km_public_key *keys, size_t count);
 void km_signature_clear(km_signature *signature);
-void km_status_set(km_status *status, int code, const char *format, ...)
+void km_status_set(km_status *status, grpc_status_code code, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* A config_environment_check (config/config.h): adds a note when the AWS SDK

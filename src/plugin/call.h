@@ -22,7 +22,7 @@ void call_release(call_context *ctx);
 void call_reply(call_context *ctx, const ProtobufCMessage *message);
 
 /* Answers with a gRPC status code (not OK) and a message for the client. */
-void call_fail(call_context *ctx, int code, const char *message);
+void call_fail(call_context *ctx, grpc_status_code code, const char *message);
 
 /* The call's deadline (CLOCK_MONOTONIC ms) and cancellation flag. */
 const km_call *call_km(const call_context *ctx);

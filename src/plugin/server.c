@@ -63,7 +63,7 @@ struct call_context {
     bool final_started;
     grpc_byte_buffer *response;
     grpc_slice status_details;
-    int status_code;
+    grpc_status_code status_code;
     int64_t started_us;
     call_context *next_stream, *prev_stream; /* open streams, CQ thread only */
     call_tag tag_new, tag_close, tag_initial, tag_final, tag_recv;
@@ -144,7 +144,7 @@ static void log_call_end(const call_context *ctx)
     char *owned;
     const char *path = call_path(ctx, &owned);
     char status[16], duration[32];
-    snprintf(status, sizeof status, "%d", ctx->status_code);
+    snprintf(status, sizeof status, "%d", (int)ctx->status_code);
     snprintf(duration, sizeof duration, "%lld",
              (long long)(clock_monotonic_us() - ctx->started_us));
     log_write(LOG_DEBUG, "grpc", "rpc", "method", path, "code", status, "duration_us", duration,
@@ -187,7 +187,7 @@ static bool call_start(call_context *ctx, const grpc_op *ops, size_t count, call
 }
 
 /* The one final batch: initial metadata (unless sent), message, status. */
-static void call_finish(call_context *ctx, grpc_byte_buffer *response, int code,
+static void call_finish(call_context *ctx, grpc_byte_buffer *response, grpc_status_code code,
                         const char *message, bool initial_sent)
 {
     pthread_mutex_lock(&ctx->lock);
@@ -212,7 +212,7 @@ static void call_finish(call_context *ctx, grpc_byte_buffer *response, int code,
     ctx->status_code = code;
     ctx->status_details = grpc_slice_from_copied_string(message != NULL ? message : "");
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[n].data.send_status_from_server.status = (grpc_status_code)code;
+    ops[n].data.send_status_from_server.status = code;
     ops[n++].data.send_status_from_server.status_details = &ctx->status_details;
     if (!call_start(ctx, ops, n, &ctx->tag_final)) {
         grpc_slice_unref(ctx->status_details);
@@ -236,7 +236,7 @@ void call_reply(call_context *ctx, const ProtobufCMessage *message)
     call_finish(ctx, buffer, GRPC_STATUS_OK, "", call_is_stream(ctx));
 }
 
-void call_fail(call_context *ctx, int code, const char *message)
+void call_fail(call_context *ctx, grpc_status_code code, const char *message)
 {
     call_finish(ctx, NULL, code, message, call_is_stream(ctx));
 }

@@ -56,7 +56,7 @@ static void *unpack_or_fail(call_context *ctx, const ProtobufCMessageDescriptor 
         char text[256];
         snprintf(text, sizeof text, "%s: malformed request (not a valid %s message)",
                  call_method_name(ctx), descriptor->name);
-        call_fail(ctx, KM_INVALID_ARGUMENT, text);
+        call_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, text);
     }
     return message;
 }
@@ -69,7 +69,7 @@ static void free_message(void *message)
 
 static void fail_with_status(call_context *ctx, const km_status *status)
 {
-    int code = status->code != KM_OK ? status->code : KM_INTERNAL;
+    grpc_status_code code = status->code != GRPC_STATUS_OK ? status->code : GRPC_STATUS_INTERNAL;
     call_fail(ctx, code, status->message[0] != '\0' ? status->message : "keymanager failed");
 }
 
@@ -99,7 +99,7 @@ static void handle_health_check(call_context *ctx, const ProtobufCBinaryData *re
     if (in->service[0] != '\0' && strcmp(in->service, "plugin") != 0) {
         char text[200];
         snprintf(text, sizeof text, "unknown service %.100s", in->service);
-        call_fail(ctx, KM_NOT_FOUND, text);
+        call_fail(ctx, GRPC_STATUS_NOT_FOUND, text);
     } else {
         HealthCheckResponse out = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
         out.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
@@ -198,7 +198,7 @@ static void handle_configure(call_context *ctx, const ProtobufCBinaryData *reque
                             km_check_environment, &notes);
     if (config == NULL) {
         char *joined = config_notes_join(&notes, "; ");
-        call_fail(ctx, KM_INVALID_ARGUMENT,
+        call_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT,
                   joined != NULL && joined[0] != '\0' ? joined : "invalid configuration");
         free(joined);
     } else {
@@ -279,7 +279,7 @@ static void handle_get_public_keys(call_context *ctx, const ProtobufCBinaryData 
         PublicKey *items = calloc(count ? count : 1, sizeof *items);
         PublicKey **pointers = calloc(count ? count : 1, sizeof *pointers);
         if (items == NULL || pointers == NULL) {
-            call_fail(ctx, KM_INTERNAL, "GetPublicKeys: out of memory");
+            call_fail(ctx, GRPC_STATUS_INTERNAL, "GetPublicKeys: out of memory");
         } else {
             for (size_t i = 0; i < count; i++) {
                 public_key_to_proto(&keys[i], &items[i]);
