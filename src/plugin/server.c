@@ -20,7 +20,6 @@
 #include "common/log.h"
 #include "plugin/call.h"
 #include "plugin/deadline.h"
-#include "plugin/services.h"
 
 enum {
     REQUESTS_PER_METHOD = 16, /* outstanding request_registered_call per method */
@@ -70,6 +69,7 @@ struct call_context {
 };
 
 struct plugin_server {
+    server_methods methods;
     grpc_completion_queue *cq;
     grpc_server *server;
     void *registered[MAX_METHODS];
@@ -248,7 +248,12 @@ const char *call_method_name(const call_context *ctx)
     return ctx->method != NULL ? ctx->method->name : "unknown";
 }
 
-plugin_server *call_server(const call_context *ctx) { return ctx->server; }
+void *call_user(const call_context *ctx) { return ctx->server->methods.user; }
+
+void call_request_stop(const call_context *ctx, const char *reason)
+{
+    server_request_stop(ctx->server, reason);
+}
 
 /* --- requesting calls ------------------------------------------------------- */
 
@@ -265,7 +270,7 @@ static void post_request(plugin_server *server, const method_def *method)
     } else {
         bool unary = method_is_unary(method);
         error = grpc_server_request_registered_call(
-            server->server, server->registered[method - service_methods], &ctx->call,
+            server->server, server->registered[method - server->methods.methods], &ctx->call,
             &ctx->deadline, &ctx->request_metadata, unary ? &ctx->payload : NULL, server->cq,
             server->cq, &ctx->tag_new);
     }
@@ -522,10 +527,10 @@ static int async_limit(void)
     return (int)value;
 }
 
-plugin_server *server_start(const char *socket_path, worker_pool *pool, char *error,
-                            size_t error_size)
+plugin_server *server_start(const char *socket_path, const server_methods *methods,
+                            worker_pool *pool, char *error, size_t error_size)
 {
-    if (service_method_count > MAX_METHODS) {
+    if (methods->count > MAX_METHODS) {
         snprintf(error, error_size, "too many methods");
         return NULL;
     }
@@ -534,14 +539,15 @@ plugin_server *server_start(const char *socket_path, worker_pool *pool, char *er
         snprintf(error, error_size, "out of memory");
         return NULL;
     }
+    server->methods = *methods;
     server->pool = pool;
     server->async_limit = async_limit();
     server->shutdown_tag = (call_tag){TAG_SERVER_SHUTDOWN, NULL};
     server->cq = grpc_completion_queue_create_for_next(NULL);
     server->server = grpc_server_create(NULL, NULL);
     grpc_server_register_completion_queue(server->server, server->cq, NULL);
-    for (size_t i = 0; i < service_method_count; i++) {
-        const method_def *method = &service_methods[i];
+    for (size_t i = 0; i < methods->count; i++) {
+        const method_def *method = &methods->methods[i];
         bool unary = method_is_unary(method);
         server->registered[i] = grpc_server_register_method(
             server->server, method->path, NULL,
@@ -560,9 +566,9 @@ plugin_server *server_start(const char *socket_path, worker_pool *pool, char *er
         return NULL;
     }
     grpc_server_start(server->server);
-    for (size_t i = 0; i < service_method_count; i++) {
+    for (size_t i = 0; i < methods->count; i++) {
         for (int k = 0; k < REQUESTS_PER_METHOD; k++)
-            post_request(server, &service_methods[i]);
+            post_request(server, &methods->methods[i]);
     }
     for (int k = 0; k < GENERIC_REQUESTS; k++)
         post_request(server, NULL);
