@@ -279,7 +279,7 @@ static void leave_out(alias_item *item, const char *why, const char *key)
 /* DescribeKey then GetPublicKey for one key. */
 static void fetch_details(const key_fetch_options *options, alias_item *item)
 {
-    aws_call_ctx ctx = {.deadline_ms = options->deadline_ms, .cancelled = options->cancelled};
+    aws_call_ctx ctx = options->call;
     kms_key_metadata meta;
     memset(&meta, 0, sizeof meta);
     if (kms_describe_key(options->kms, &ctx, item->target, &meta, &item->err) != 0) {
@@ -484,7 +484,7 @@ static bool merge_tagged(alias_list *list, key_fetch_plan *plan)
 static int fetch_once(const key_fetch_options *options, key_cache *cache, key_fetch_plan *plan,
                       fetch_failure *failure)
 {
-    aws_call_ctx ctx = {.deadline_ms = options->deadline_ms, .cancelled = options->cancelled};
+    aws_call_ctx ctx = options->call;
     alias_list list = {0};
     if ((options->tag_mode && list_tagged_keys(options, &ctx, &list, failure) != 0) ||
         list_own_aliases(options, &ctx, &list, failure) != 0) {
@@ -569,7 +569,7 @@ int key_fetch_all(const key_fetch_options *options, key_cache *cache, key_fetch_
         fetch_failure failure = {0};
         if (fetch_once(options, cache, plan, &failure) == 0)
             return 0;
-        int64_t remaining = options->deadline_ms - clock_monotonic_ms();
+        int64_t remaining = options->call.deadline_ms - clock_monotonic_ms();
         bool own_deadline = failure.err.status == AWS_ERR_TIMEOUT && remaining <= 0;
         if (!own_deadline || cause.operation == NULL)
             cause = failure;
@@ -580,7 +580,7 @@ int key_fetch_all(const key_fetch_options *options, key_cache *cache, key_fetch_
         log_write(LOG_WARN, MODULE, "KMS not reachable while loading keys; retrying", "operation",
                   failure.operation, "error", failure.err.message, "attempt", attempt_text,
                   LOG_END);
-        if (aws_sleep_ms(backoff < remaining ? backoff : remaining, options->cancelled) != 0) {
+        if (aws_sleep_ms(backoff < remaining ? backoff : remaining, options->call.cancelled) != 0) {
             aws_error_set(&failure.err, AWS_ERR_CANCELLED, "Configure was cancelled");
             return report_failure(&failure, attempt, status);
         }

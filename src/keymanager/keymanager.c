@@ -302,7 +302,7 @@ static int start_fleet(km_state *state, const plugin_config *config, km_status *
 
 /* When start-up key loading must give up: the start-up budget, or the
  * Configure call's own deadline when that comes first. */
-static int64_t startup_deadline_ms(const km_call *call)
+static int64_t startup_deadline_ms(const aws_call_ctx *call)
 {
     int64_t budget = clock_monotonic_ms() + key_fetch_startup_budget_ms();
     if (call != NULL && call->deadline_ms > 0 && call->deadline_ms < budget)
@@ -312,7 +312,7 @@ static int64_t startup_deadline_ms(const km_call *call)
 
 /* Loads our keys from KMS, starts the deletion queue, then carries out what
  * tag-based discovery asks for (tag_discovery.h). */
-static int load_keys(km_state *state, const km_call *call, km_status *status)
+static int load_keys(km_state *state, const aws_call_ctx *call, km_status *status)
 {
     aws_call_ctx ctx = {.deadline_ms = startup_deadline_ms(call),
                         .cancelled = call != NULL ? call->cancelled : NULL};
@@ -320,8 +320,7 @@ static int load_keys(km_state *state, const km_call *call, km_status *status)
                                .trust_domain = state->trust_domain,
                                .server_id = state->server_id,
                                .tag_mode = state->tag_mode,
-                               .deadline_ms = ctx.deadline_ms,
-                               .cancelled = ctx.cancelled};
+                               .call = ctx};
     key_fetch_plan plan = {0};
     int rc = key_fetch_all(&fetch, &state->cache, &plan, status);
     if (rc == 0)
@@ -342,8 +341,8 @@ static int load_keys(km_state *state, const km_call *call, km_status *status)
 }
 
 /* A new state with keys loaded from KMS, or NULL with status set. */
-static km_state *state_build(km_manager *manager, const km_call *call, const plugin_config *config,
-                             km_status *status)
+static km_state *state_build(km_manager *manager, const aws_call_ctx *call,
+                             const plugin_config *config, km_status *status)
 {
     km_state *state = calloc(1, sizeof *state);
     if (state == NULL) {
@@ -393,7 +392,7 @@ km_manager *km_new(void)
     return manager;
 }
 
-int km_configure(km_manager *manager, const km_call *call, const plugin_config *config,
+int km_configure(km_manager *manager, const aws_call_ctx *call, const plugin_config *config,
                  km_status *status)
 {
     pthread_mutex_lock(&manager->change_lock);
@@ -519,8 +518,8 @@ int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count,
 
 /* ---- generate (key_generate.c) ------------------------------------------------------- */
 
-int km_generate_key(km_manager *manager, const km_call *call, const char *key_id, km_key_type type,
-                    km_public_key *out, km_status *status)
+int km_generate_key(km_manager *manager, const aws_call_ctx *call, const char *key_id,
+                    km_key_type type, km_public_key *out, km_status *status)
 {
     km_status_ok(status);
     if (key_id == NULL || key_id[0] == '\0') {
@@ -547,8 +546,7 @@ int km_generate_key(km_manager *manager, const km_call *call, const char *key_id
         if (alias == NULL) {
             km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "%s", error);
         } else {
-            aws_call_ctx ctx = {.deadline_ms = call != NULL ? call->deadline_ms : 0,
-                                .cancelled = call != NULL ? call->cancelled : NULL};
+            aws_call_ctx ctx = call != NULL ? *call : (aws_call_ctx){0};
             rc = km_generate_in_state(state, &ctx, key_id, type, alias, out, status);
             free(alias);
         }

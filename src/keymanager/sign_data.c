@@ -163,7 +163,7 @@ static int check_request(const key_entry *entry, const km_signer_opts *opts, siz
     return 0;
 }
 
-int km_sign_data_start(km_manager *manager, const km_call *call, const char *key_id,
+int km_sign_data_start(km_manager *manager, const aws_call_ctx *call, const char *key_id,
                        const uint8_t *data, size_t data_len, const km_signer_opts *opts,
                        km_sign_done_fn done, void *user, km_status *status)
 {
@@ -195,8 +195,7 @@ int km_sign_data_start(km_manager *manager, const km_call *call, const char *key
     }
     *op = (sign_op){.state = state,
                     .entry = entry,
-                    .ctx = {.deadline_ms = call != NULL ? call->deadline_ms : 0,
-                            .cancelled = call != NULL ? call->cancelled : NULL},
+                    .ctx = call != NULL ? *call : (aws_call_ctx){0},
                     .digest_len = data_len,
                     .opts = *opts,
                     .done = done,

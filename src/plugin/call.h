@@ -9,9 +9,10 @@
 #ifndef KM_PLUGIN_CALL_H
 #define KM_PLUGIN_CALL_H
 
+#include <grpc/status.h>
 #include <protobuf-c/protobuf-c.h>
 
-#include "keymanager/keymanager.h"
+#include "aws/call_ctx.h"
 
 typedef struct call_context call_context;
 
@@ -47,7 +48,7 @@ void call_reply(call_context *ctx, const ProtobufCMessage *message);
 void call_fail(call_context *ctx, grpc_status_code code, const char *message);
 
 /* The call's deadline (CLOCK_MONOTONIC ms) and cancellation flag. */
-const km_call *call_km(const call_context *ctx);
+const aws_call_ctx *call_ctx_of(const call_context *ctx);
 
 /* The method's short name ("SignData"), for messages. */
 const char *call_method_name(const call_context *ctx);

@@ -56,7 +56,7 @@ struct call_context {
     int close_cancelled;
     atomic_bool cancelled;
     bool counted_async; /* counted in live_async until released */
-    km_call km;
+    aws_call_ctx call_ctx;
     atomic_int refs;
     pthread_mutex_t lock; /* serialises batches started on this call */
     bool final_started;
@@ -241,7 +241,7 @@ void call_fail(call_context *ctx, grpc_status_code code, const char *message)
     call_finish(ctx, NULL, code, message, call_is_stream(ctx));
 }
 
-const km_call *call_km(const call_context *ctx) { return &ctx->km; }
+const aws_call_ctx *call_ctx_of(const call_context *ctx) { return &ctx->call_ctx; }
 
 const char *call_method_name(const call_context *ctx)
 {
@@ -432,8 +432,8 @@ static void on_new_call(call_context *ctx, bool success)
     ctx->started_us = clock_monotonic_us();
     if (ctx->method == NULL)
         ctx->deadline = ctx->details.deadline;
-    ctx->km.deadline_ms = deadline_monotonic_ms(ctx->deadline);
-    ctx->km.cancelled = &ctx->cancelled;
+    ctx->call_ctx.deadline_ms = deadline_monotonic_ms(ctx->deadline);
+    ctx->call_ctx.cancelled = &ctx->cancelled;
     atomic_store(&ctx->refs, 1); /* the handler's reference */
 
     grpc_op op;

@@ -201,7 +201,7 @@ static void handle_configure(call_context *ctx, const ProtobufCBinaryData *reque
         log_set_level(config->log_level);
         secrets_allow_core_dumps(config->log_level <= LOG_DEBUG);
         km_status status = {0};
-        if (km_configure(call_user(ctx), call_km(ctx), config, &status) == 0) {
+        if (km_configure(call_user(ctx), call_ctx_of(ctx), config, &status) == 0) {
             ConfigureResponse out = SPIRE__SERVICE__COMMON__CONFIG__V1__CONFIGURE_RESPONSE__INIT;
             call_reply(ctx, &out.base);
         } else {
@@ -237,8 +237,8 @@ static void handle_generate_key(call_context *ctx, const ProtobufCBinaryData *re
         return;
     km_public_key key = {0};
     km_status status = {0};
-    int rc = km_generate_key(call_user(ctx), call_km(ctx), in->key_id, (km_key_type)in->key_type,
-                             &key, &status);
+    int rc = km_generate_key(call_user(ctx), call_ctx_of(ctx), in->key_id,
+                             (km_key_type)in->key_type, &key, &status);
     PublicKey public_key;
     GenerateKeyResponse out = SPIRE__PLUGIN__SERVER__KEYMANAGER__V1__GENERATE_KEY_RESPONSE__INIT;
     out.public_key = &public_key;
@@ -342,8 +342,8 @@ static void handle_sign_data(call_context *ctx, const ProtobufCBinaryData *reque
     km_signer_opts opts = signer_opts_of(in);
     km_status status = {0};
     call_hold(ctx); /* on_signed's, from now on */
-    if (km_sign_data_start(call_user(ctx), call_km(ctx), in->key_id, in->data.data, in->data.len,
-                           &opts, on_signed, ctx, &status) != 0) {
+    if (km_sign_data_start(call_user(ctx), call_ctx_of(ctx), in->key_id, in->data.data,
+                           in->data.len, &opts, on_signed, ctx, &status) != 0) {
         fail_with_status(ctx, &status);
         call_release(ctx);
     }
