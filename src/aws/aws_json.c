@@ -74,47 +74,56 @@ bool aws_json_bool(const json_t *object, const char *name)
     return json_is_true(json_object_get(object, name));
 }
 
-/* Decodes the five predefined XML entities in place. */
-static void xml_unescape(char *text)
+/* The five predefined XML entities. */
+static const struct {
+    const char *entity;
+    size_t len;
+    char ch;
+} xml_entities[] = {
+    {"&amp;", 5, '&'}, {"&lt;", 4, '<'}, {"&gt;", 4, '>'}, {"&quot;", 6, '"'}, {"&apos;", 6, '\''}};
+
+/* Decodes one character of text at p (before end): an entity or itself. */
+static char xml_char(const char *p, const char *end, size_t *advance)
 {
-    static const struct {
-        const char *entity;
-        char ch;
-    } entities[] = {
-        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-    char *out = text;
-    for (const char *in = text; *in;) {
-        size_t i;
-        for (i = 0; i < sizeof entities / sizeof entities[0]; i++) {
-            size_t n = strlen(entities[i].entity);
-            if (strncmp(in, entities[i].entity, n) == 0) {
-                *out++ = entities[i].ch;
-                in += n;
-                break;
-            }
+    for (size_t i = 0; *p == '&' && i < sizeof xml_entities / sizeof xml_entities[0]; i++) {
+        size_t len = xml_entities[i].len;
+        if ((size_t)(end - p) >= len && strncmp(p, xml_entities[i].entity, len) == 0) {
+            *advance = len;
+            return xml_entities[i].ch;
         }
-        if (i == sizeof entities / sizeof entities[0])
-            *out++ = *in++;
     }
-    *out = '\0';
+    *advance = 1;
+    return *p;
 }
 
-int aws_xml_tag(const char *xml, const char *tag, char *out, size_t out_size)
+int aws_xml_text(const char *start, const char *end, const char *tag, char *out, size_t out_size)
 {
     char open[128], close[128];
     snprintf(open, sizeof open, "<%s>", tag);
     snprintf(close, sizeof close, "</%s>", tag);
-    const char *start = xml ? strstr(xml, open) : NULL;
-    if (start == NULL)
+    const char *from = start != NULL ? strstr(start, open) : NULL;
+    if (from == NULL || from >= end)
         return -1;
-    start += strlen(open);
-    const char *end = strstr(start, close);
-    if (end == NULL || (size_t)(end - start) >= out_size)
+    from += strlen(open);
+    const char *to = strstr(from, close);
+    if (to == NULL || to > end)
         return -1;
-    memcpy(out, start, (size_t)(end - start));
-    out[end - start] = '\0';
-    xml_unescape(out);
+    size_t n = 0;
+    for (const char *p = from; p < to;) {
+        size_t advance;
+        char c = xml_char(p, to, &advance);
+        if (n + 1 >= out_size)
+            return -1;
+        out[n++] = c;
+        p += advance;
+    }
+    out[n] = '\0';
     return 0;
+}
+
+int aws_xml_tag(const char *xml, const char *tag, char *out, size_t out_size)
+{
+    return xml != NULL ? aws_xml_text(xml, xml + strlen(xml), tag, out, out_size) : -1;
 }
 
 typedef struct {

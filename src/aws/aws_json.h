@@ -25,8 +25,11 @@ double aws_json_timestamp(const json_t *object, const char *name);
 bool aws_json_bool(const json_t *object, const char *name);
 
 /* The text between <tag> and </tag> (first occurrence), XML entities decoded.
- * Returns 0, or -1 when absent or too long. */
+ * Returns 0, or -1 when absent or too long. The one XML reader (STS answers
+ * and errors). */
 int aws_xml_tag(const char *xml, const char *tag, char *out, size_t out_size);
+/* The same within [start, end): both tags must lie inside. */
+int aws_xml_text(const char *start, const char *end, const char *tag, char *out, size_t out_size);
 
 /* The aws_status for an AWS error code ("prefix#" already stripped) and HTTP status. */
 aws_status aws_error_status_for(const char *code, long http_status);

@@ -16,6 +16,7 @@
 #include "aws/clock.h"
 #include "aws/credentials_internal.h"
 #include "aws/http.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/secrets.h"
 
@@ -73,11 +74,7 @@ aws_credentials_provider_new_with_hooks(const aws_credentials_options *options,
     if (p == NULL)
         return NULL;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines are monotonic */
-    pthread_cond_init(&p->refreshed, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init(&p->refreshed); /* deadlines are monotonic */
     p->access_key_id = dup_or_null(options->access_key_id);
     p->secret_access_key = dup_or_null(options->secret_access_key);
     p->region = dup_or_null(options->region);
@@ -253,7 +250,7 @@ static bool call_over(const aws_call_ctx *call)
         return false;
     if (call->cancelled != NULL && atomic_load(call->cancelled))
         return true;
-    return call->deadline_ms > 0 && aws_monotonic_ms() >= call->deadline_ms;
+    return call->deadline_ms > 0 && clock_monotonic_ms() >= call->deadline_ms;
 }
 
 /* Runs one refresh as the refresher and records its outcome. Lock held on
@@ -309,11 +306,10 @@ static void wait_for_refresh(aws_credentials_provider *p, const aws_call_ctx *ca
         pthread_cond_wait(&p->refreshed, &p->lock);
         return;
     }
-    int64_t wake = aws_monotonic_ms() + CANCEL_POLL_MS;
+    int64_t wake = clock_monotonic_ms() + CANCEL_POLL_MS;
     if (!cancellable || (deadline > 0 && deadline < wake))
         wake = deadline;
-    struct timespec until = {.tv_sec = (time_t)(wake / 1000),
-                             .tv_nsec = (long)(wake % 1000) * 1000000L};
+    struct timespec until = clock_monotonic_timespec(wake);
     pthread_cond_timedwait(&p->refreshed, &p->lock, &until);
 }
 

@@ -157,12 +157,12 @@ aws_ini *aws_ini_parse(const char *text)
 aws_ini *aws_ini_load(const char *path, bool *missing, aws_error *err)
 {
     file_contents text;
-    char why[512];
-    file_read_result result = file_read_regular(path, MAX_INI_BYTES, &text, why, sizeof why);
+    file_problem problem;
+    file_read_result result = file_read_regular(path, MAX_INI_BYTES, &text, &problem);
     *missing = result == FILE_READ_MISSING;
     if (result != FILE_READ_OK) {
         if (!*missing)
-            aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", why);
+            aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", problem.message);
         return NULL;
     }
     aws_ini *ini = aws_ini_parse(text.data);

@@ -12,6 +12,7 @@
 #include "aws/aws_error.h"
 #include "aws/credentials.h"
 #include "aws/http.h"
+#include "aws/retry.h"
 
 /* --- environment ----------------------------------------------------------- */
 
@@ -40,6 +41,9 @@ void aws_cred_format_iso8601(int64_t epoch, char *out, size_t out_size);
  * Credentials/AccessKeyId, SecretAccessKey, SessionToken, Expiration. For an
  * ErrorResponse, err gets the AWS code and message. Returns 0 or -1. */
 int aws_cred_parse_sts_xml(const char *xml, aws_credentials *out, aws_error *err);
+/* Names an STS error answer as the credential chain reports it: "STS error
+ * CODE: message", a credentials error (AWS's code and request id kept). */
+void aws_cred_sts_error(aws_error *err);
 
 /* The JSON credentials the container endpoint, IMDS and credential_process
  * return. The session token key is "Token" (container, IMDS) or
@@ -168,9 +172,10 @@ typedef struct {
     void *perform_ctx;
     const char *sts_endpoint; /* configured override, or NULL */
     bool use_fips_endpoint;
-    int64_t now;            /* epoch seconds, for default session names */
-    int process_timeout_ms; /* credential_process limit */
-    int imds_timeout_ms;    /* per IMDS request */
+    int64_t now;                 /* epoch seconds, for default session names */
+    int process_timeout_ms;      /* credential_process limit */
+    int imds_timeout_ms;         /* per IMDS request */
+    aws_retry_hooks retry_hooks; /* STS retries' randomness, clock, sleep; zero: the real ones */
 } aws_cred_fetch_ctx;
 
 /* Gets credentials from the plan's source (network, files, process).

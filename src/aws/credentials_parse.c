@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "aws/aws_json.h"
+
 const char *aws_cred_env_get(const aws_cred_env *env, const char *name)
 {
     const char *value =
@@ -114,62 +116,13 @@ void aws_cred_format_iso8601(int64_t epoch, char *out, size_t out_size)
 
 /* --- STS XML ----------------------------------------------------------------- */
 
-/* Copies the text of the first <tag>...</tag> found within [start, end) into
- * out, decoding the five XML entities. Returns false when absent or too long. */
-static bool xml_text(const char *start, const char *end, const char *tag, char *out,
-                     size_t out_size)
+void aws_cred_sts_error(aws_error *err)
 {
-    char open[64], close[64];
-    snprintf(open, sizeof open, "<%s>", tag);
-    snprintf(close, sizeof close, "</%s>", tag);
-    const char *from = strstr(start, open);
-    if (from == NULL || from >= end)
-        return false;
-    from += strlen(open);
-    const char *to = strstr(from, close);
-    if (to == NULL || to > end)
-        return false;
-    static const struct {
-        const char *entity;
-        char c;
-    } entities[] = {
-        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-    size_t n = 0;
-    for (const char *p = from; p < to;) {
-        char c = *p;
-        size_t advance = 1;
-        if (c == '&') {
-            for (size_t i = 0; i < sizeof entities / sizeof entities[0]; i++) {
-                size_t len = strlen(entities[i].entity);
-                if ((size_t)(to - p) >= len && strncmp(p, entities[i].entity, len) == 0) {
-                    c = entities[i].c;
-                    advance = len;
-                    break;
-                }
-            }
-        }
-        if (n + 1 >= out_size)
-            return false;
-        out[n++] = c;
-        p += advance;
-    }
-    out[n] = '\0';
-    return true;
-}
-
-static int parse_sts_error(const char *xml, aws_error *err)
-{
-    const char *end = xml + strlen(xml);
-    char code[96] = "", message[512] = "";
-    xml_text(xml, end, "Code", code, sizeof code);
-    xml_text(xml, end, "Message", message, sizeof message);
-    if (err != NULL) {
-        snprintf(err->code, sizeof err->code, "%s", code);
-        xml_text(xml, end, "RequestId", err->request_id, sizeof err->request_id);
-    }
-    aws_error_set(err, AWS_ERR_CREDENTIALS, "STS error %s: %s", code[0] ? code : "(no code)",
-                  message);
-    return -1;
+    char message[sizeof err->message];
+    snprintf(message, sizeof message, "%s", err->message);
+    err->status = AWS_ERR_CREDENTIALS;
+    snprintf(err->message, sizeof err->message, "STS error %s: %.900s",
+             err->code[0] != '\0' ? err->code : "(no code)", message);
 }
 
 int aws_cred_parse_sts_xml(const char *xml, aws_credentials *out, aws_error *err)
@@ -179,8 +132,13 @@ int aws_cred_parse_sts_xml(const char *xml, aws_credentials *out, aws_error *err
         aws_error_set(err, AWS_ERR_BAD_RESPONSE, "STS answer is empty");
         return -1;
     }
-    if (strstr(xml, "<ErrorResponse") != NULL)
-        return parse_sts_error(xml, err);
+    if (strstr(xml, "<ErrorResponse") != NULL) {
+        if (err != NULL) {
+            aws_error_from_answer("STS", 200, xml, NULL, err);
+            aws_cred_sts_error(err);
+        }
+        return -1;
+    }
     const char *start = strstr(xml, "<Credentials>");
     const char *end = start != NULL ? strstr(start, "</Credentials>") : NULL;
     if (end == NULL) {
@@ -188,11 +146,11 @@ int aws_cred_parse_sts_xml(const char *xml, aws_credentials *out, aws_error *err
         return -1;
     }
     char expiration[64];
-    if (!xml_text(start, end, "AccessKeyId", out->access_key_id, sizeof out->access_key_id) ||
-        !xml_text(start, end, "SecretAccessKey", out->secret_access_key,
-                  sizeof out->secret_access_key) ||
-        !xml_text(start, end, "SessionToken", out->session_token, sizeof out->session_token) ||
-        !xml_text(start, end, "Expiration", expiration, sizeof expiration) ||
+    if (aws_xml_text(start, end, "AccessKeyId", out->access_key_id, sizeof out->access_key_id) ||
+        aws_xml_text(start, end, "SecretAccessKey", out->secret_access_key,
+                     sizeof out->secret_access_key) ||
+        aws_xml_text(start, end, "SessionToken", out->session_token, sizeof out->session_token) ||
+        aws_xml_text(start, end, "Expiration", expiration, sizeof expiration) ||
         aws_cred_parse_iso8601(expiration, &out->expiration) != 0 ||
         out->access_key_id[0] == '\0' || out->secret_access_key[0] == '\0') {
         aws_credentials_clear(out);

@@ -2,6 +2,7 @@
  * its own process group, stdout captured (at most 64 KiB), stderr discarded
  * (it may hold secrets), killed when it outlives the timeout. */
 #include "aws/credentials_internal.h"
+#include "common/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,16 +22,9 @@ extern char **environ;
 
 enum { MAX_PROCESS_OUTPUT = 64 * 1024 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int remaining_ms(int64_t deadline)
 {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - clock_monotonic_ms();
     return left > 0 ? (int)left : 0;
 }
 
@@ -153,7 +147,7 @@ int aws_cred_run_process(const char *command, int timeout_ms, char **output, aws
         aws_error_set(err, AWS_ERR_CREDENTIALS, "cannot start /bin/sh: %s", strerror(spawn_rc));
         return -1;
     }
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = clock_monotonic_ms() + timeout_ms;
     char *buf = malloc(MAX_PROCESS_OUTPUT + 2);
     size_t len = 0;
     int read_rc = buf != NULL ? read_output(fds[0], deadline, buf, &len) : -1;

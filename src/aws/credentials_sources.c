@@ -14,6 +14,8 @@
 #include "aws/aws_json.h"
 #include "aws/clock.h"
 #include "aws/endpoints.h"
+#include "aws/sts.h"
+#include "common/clock.h"
 #include "common/file_read.h"
 #include "common/secrets.h"
 
@@ -54,9 +56,9 @@ static int source_error(aws_error *err, const char *what)
 static char *read_secret_file(const char *path, bool trim, aws_error *err)
 {
     file_contents file;
-    char why[512];
-    if (file_read_regular(path, MAX_TOKEN_FILE_BYTES, &file, why, sizeof why) != FILE_READ_OK) {
-        aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", why);
+    file_problem problem;
+    if (file_read_regular(path, MAX_TOKEN_FILE_BYTES, &file, &problem) != FILE_READ_OK) {
+        aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", problem.message);
         return NULL;
     }
     if (file.len == 0 || strlen(file.data) != file.len) {
@@ -124,39 +126,27 @@ static const char *sts_region(const aws_cred_plan *plan)
     return plan->region[0] != '\0' ? plan->region : "us-east-1";
 }
 
-/* Whether a signed STS answer refused the request's time in a way the
- * corrected clock now fixes. */
-static bool sts_refused_for_skew(const aws_http_request *request, const aws_http_response *response)
+static int sts_send(void *user, const aws_http_request *request, aws_http_response *response,
+                    aws_error *err)
 {
-    if (request->sigv4_scope == NULL || response->status == 200)
-        return false;
-    aws_error answer;
-    aws_error_clear(&answer);
-    aws_error_from_answer("STS", response->status, response->body, response->request_id, &answer);
-    return aws_clock_is_skew_error(answer.code, answer.message) &&
-           aws_clock_worth_resigning(response->clock_offset);
+    return perform(user, request, response, err);
 }
 
-/* One STS exchange, learning the clock from the answer's Date; sent once
- * more, re-signed, when it was refused for clock skew. */
-static int sts_exchange(const aws_cred_fetch_ctx *ctx, const aws_http_request *request,
-                        aws_http_response *response, aws_error *err)
+/* The fixed credentials an AssumeRole is signed with (the previous link of
+ * the chain). */
+static int sts_signer(void *user, const aws_call_ctx *ctx, aws_credentials *out, aws_error *err)
 {
-    for (int attempt = 0;; attempt++) {
-        if (perform(ctx, request, response, err) != 0) {
-            aws_http_response_clear(response);
-            return -1;
-        }
-        aws_clock_observe(response->server_date, response->host_time, request->url);
-        if (attempt > 0 || !sts_refused_for_skew(request, response))
-            return 0;
-        aws_http_response_clear(response);
-    }
+    (void)ctx;
+    (void)err;
+    *out = *(const aws_credentials *)user;
+    return 0;
 }
 
-/* POSTs a query-protocol form to STS; signed when signer is not NULL. */
-static int sts_post(const aws_cred_fetch_ctx *ctx, const aws_cred_plan *plan, const form *body,
-                    const aws_credentials *signer, aws_credentials *out, aws_error *err)
+/* POSTs a query-protocol form to STS (aws_sts_post: the standard retries);
+ * signed when signer is not NULL. */
+static int sts_post(const aws_cred_fetch_ctx *ctx, const aws_cred_plan *plan, const char *action,
+                    const form *body, const aws_credentials *signer, aws_credentials *out,
+                    aws_error *err)
 {
     char base[512], url[600];
     aws_sigv4_scope scope;
@@ -168,28 +158,29 @@ static int sts_post(const aws_cred_fetch_ctx *ctx, const aws_cred_plan *plan, co
         return -1;
     }
     snprintf(url, sizeof url, "%s/", base);
-    const char *headers[] = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8",
-                             NULL};
-    aws_http_request request = {.method = "POST",
-                                .url = url,
-                                .headers = headers,
-                                .body = body->text,
-                                .body_len = body->len,
-                                .sigv4_scope = signer != NULL ? &scope : NULL,
-                                .credentials = signer};
+    aws_sts_request request = {.operation = action,
+                               .url = url,
+                               .scope = signer != NULL ? &scope : NULL,
+                               .body = body->text,
+                               .body_len = body->len,
+                               .carries_secrets = true,
+                               .signer = sts_signer,
+                               .signer_user = (void *)signer,
+                               .send = sts_send,
+                               .send_user = (void *)ctx};
+    aws_retry_policy policy = {.max_attempts = AWS_RETRY_DEFAULT_MAX_ATTEMPTS,
+                               .hooks = ctx->retry_hooks};
     aws_http_response response;
-    if (sts_exchange(ctx, &request, &response, err) != 0)
+    if (aws_sts_post(&request, &policy, ctx->call, &response, err) != 0) {
+        if (err != NULL && err->http_status != 0)
+            aws_cred_sts_error(err);
         return -1;
+    }
     int rc = aws_cred_parse_sts_xml(response.body, out, err);
     if (rc != 0 && err != NULL) {
         err->http_status = (int)response.status;
         if (err->request_id[0] == '\0')
             snprintf(err->request_id, sizeof err->request_id, "%s", response.request_id);
-    }
-    if (rc == 0 && response.status != 200) {
-        aws_credentials_clear(out);
-        aws_error_set(err, AWS_ERR_BAD_RESPONSE, "STS answered HTTP %ld", response.status);
-        rc = -1;
     }
     aws_http_response_clear(&response);
     return rc;
@@ -233,7 +224,7 @@ static int fetch_web_identity(const aws_cred_plan *plan, const aws_cred_fetch_ct
     if (body.failed)
         aws_error_set(err, AWS_ERR_INTERNAL, "out of memory");
     else
-        rc = sts_post(ctx, plan, &body, NULL, out, err);
+        rc = sts_post(ctx, plan, "AssumeRoleWithWebIdentity", &body, NULL, out, err);
     if (rc != 0)
         redact(err, token);
     secret_free(token);
@@ -253,7 +244,7 @@ static int assume_role(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx,
     if (body.failed)
         aws_error_set(err, AWS_ERR_INTERNAL, "out of memory");
     else
-        rc = sts_post(ctx, plan, &body, signer, out, err);
+        rc = sts_post(ctx, plan, "AssumeRole", &body, signer, out, err);
     form_free(&body);
     return rc;
 }
@@ -419,7 +410,7 @@ static int fetch_process(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ct
     char *output = NULL;
     int timeout = ctx->process_timeout_ms > 0 ? ctx->process_timeout_ms : 60000;
     if (ctx->call != NULL && ctx->call->deadline_ms > 0) {
-        int64_t left = ctx->call->deadline_ms - aws_monotonic_ms();
+        int64_t left = ctx->call->deadline_ms - clock_monotonic_ms();
         timeout = left < timeout ? (left > 0 ? (int)left : 1) : timeout;
     }
     if (aws_cred_run_process(plan->process_command, timeout, &output, err) != 0)

@@ -19,6 +19,7 @@
 
 #include "aws/endpoints.h"
 #include "common/file_read.h"
+#include "common/hex.h"
 
 enum { MAX_TOKEN_FILE_BYTES = 64 * 1024, SSO_TIMEOUT_MS = 10000 };
 
@@ -46,16 +47,12 @@ void aws_cred_sso_cache_name(const char *session_or_start_url, char out[46])
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
-    static const char hex[] = "0123456789abcdef";
     out[0] = '\0';
     if (EVP_Digest(session_or_start_url, strlen(session_or_start_url), digest, &length, EVP_sha1(),
                    NULL) != 1 ||
         length != 20)
         return;
-    for (unsigned int i = 0; i < length; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 15];
-    }
+    hex_encode(digest, length, out);
     memcpy(out + 40, ".json", 6);
 }
 
@@ -224,9 +221,9 @@ static int load_token(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx, 
     char hint[400];
     login_hint(plan, hint, sizeof hint);
     file_contents text = {0};
-    char problem[600];
-    file_read_result read = file_read_regular(plan->sso_cache_file, MAX_TOKEN_FILE_BYTES, &text,
-                                              problem, sizeof problem);
+    file_problem problem;
+    file_read_result read =
+        file_read_regular(plan->sso_cache_file, MAX_TOKEN_FILE_BYTES, &text, &problem);
     if (read == FILE_READ_MISSING) {
         aws_error_set(err, AWS_ERR_CREDENTIALS,
                       "no cached SSO token (%s): you are not logged in; %s", plan->sso_cache_file,
@@ -234,7 +231,7 @@ static int load_token(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx, 
         return -1;
     }
     if (read != FILE_READ_OK) {
-        aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", problem);
+        aws_error_set(err, AWS_ERR_CREDENTIALS, "%s", problem.message);
         return -1;
     }
     int64_t expires_at = 0;

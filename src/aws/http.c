@@ -17,6 +17,7 @@
 
 #include "aws/clock.h"
 #include "aws/http_internal.h"
+#include "common/clock.h"
 #include "common/secrets.h"
 
 #define DEFAULT_POOL_SIZE          8
@@ -33,13 +34,6 @@ static void curl_global_setup(void)
 {
     curl_init_result = curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, secret_free,
                                             secret_realloc, strdup, calloc);
-}
-
-int64_t aws_monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 /* --- lifetime ------------------------------------------------------------------------ */
@@ -128,7 +122,7 @@ static long effective_timeout_ms(const aws_http *http, const aws_http_request *r
 {
     long timeout = request->timeout_ms > 0 ? request->timeout_ms : http->request_timeout_ms;
     if (request->deadline_ms > 0) {
-        int64_t left = request->deadline_ms - aws_monotonic_ms();
+        int64_t left = request->deadline_ms - clock_monotonic_ms();
         if (left <= 0)
             return 0;
         if (left < timeout)
@@ -340,7 +334,7 @@ int aws_http_after(aws_http *http, int64_t delay_ms, const atomic_bool *cancelle
     http_timer *timer = calloc(1, sizeof *timer);
     if (timer == NULL)
         return -1;
-    timer->due_ms = aws_monotonic_ms() + (delay_ms > 0 ? delay_ms : 0);
+    timer->due_ms = clock_monotonic_ms() + (delay_ms > 0 ? delay_ms : 0);
     timer->cancelled = cancelled;
     timer->fn = fn;
     timer->user = user;

@@ -105,7 +105,4 @@ void aws_http_response_clear(aws_http_response *response);
 long aws_http_requests_made(aws_http *http);
 long aws_http_connections_opened(aws_http *http);
 
-/* Milliseconds on CLOCK_MONOTONIC (the clock deadlines use). */
-int64_t aws_monotonic_ms(void);
-
 #endif

@@ -20,6 +20,7 @@
 
 #include "aws/clock.h"
 #include "aws/http_internal.h"
+#include "common/clock.h"
 #include "common/secrets.h"
 
 enum {
@@ -484,7 +485,7 @@ static void *loop_main(void *arg)
         int running = 0;
         curl_multi_perform(http->multi, &running);
         collect_finished(http);
-        int64_t now = aws_monotonic_ms();
+        int64_t now = clock_monotonic_ms();
         fire_due_timers(http, now);
         if (now >= http->next_cancel_scan_ms) {
             scan_cancelled(http);

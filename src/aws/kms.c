@@ -21,9 +21,9 @@
 #include "aws/endpoints.h"
 #include "aws/kms_internal.h"
 #include "aws/sdk_env.h"
+#include "aws/sts.h"
+#include "common/clock.h"
 #include "common/log.h"
-
-#define QUERY_CONTENT_TYPE "Content-Type: application/x-www-form-urlencoded; charset=utf-8"
 
 /* One logical call and the state of its latest attempt. */
 typedef struct {
@@ -278,7 +278,7 @@ void kms_log_call(const char *operation, long status, const char *request_id, co
     char status_text[16], attempts[16], duration[32];
     snprintf(status_text, sizeof status_text, "%ld", rc == 0 ? status : (long)err->http_status);
     snprintf(attempts, sizeof attempts, "%d", err->attempts);
-    snprintf(duration, sizeof duration, "%" PRId64, aws_monotonic_ms() - started_ms);
+    snprintf(duration, sizeof duration, "%" PRId64, clock_monotonic_ms() - started_ms);
     log_write(LOG_DEBUG, "aws", "AWS call", "operation", operation, "http_status", status_text,
               "attempts", attempts, "duration_ms", duration, "request_id",
               rc == 0 ? request_id : err->request_id, "result",
@@ -298,7 +298,7 @@ aws_retry_policy kms_client_retry_policy(kms_client *client)
 static int run_call(call_state *call, aws_error *err)
 {
     aws_retry_policy policy = kms_client_retry_policy(call->client);
-    int64_t started = aws_monotonic_ms();
+    int64_t started = clock_monotonic_ms();
     int rc = aws_retry_run(&policy, call->ctx, attempt_call, call, err);
     if (call->skew_retried)
         err->attempts++; /* the re-signed exchange was an HTTP attempt too */
@@ -317,11 +317,6 @@ void kms_bad_response(aws_error *err, const char *operation, const aws_http_resp
     err->attempts = attempts;
     err->http_status = (int)response->status;
     snprintf(err->request_id, sizeof err->request_id, "%s", response->request_id);
-}
-
-static void bad_response(aws_error *err, const call_state *call, const char *what)
-{
-    kms_bad_response(err, call->operation, &call->response, what);
 }
 
 void kms_target_header(aws_json_service service, const char *operation, char *out, size_t size)
@@ -788,6 +783,17 @@ int kms_list_resource_tags(kms_client *client, const aws_call_ctx *ctx, const ch
 
 /* --- STS --------------------------------------------------------------------------- */
 
+static int sts_signer(void *user, const aws_call_ctx *ctx, aws_credentials *out, aws_error *err)
+{
+    return kms_client_credentials(user, ctx, out, err);
+}
+
+static int sts_send(void *user, const aws_http_request *request, aws_http_response *response,
+                    aws_error *err)
+{
+    return send_request(user, request, response, err);
+}
+
 int sts_get_caller_identity(kms_client *client, const aws_call_ctx *ctx, sts_identity *out,
                             aws_error *err)
 {
@@ -798,26 +804,32 @@ int sts_get_caller_identity(kms_client *client, const aws_call_ctx *ctx, sts_ide
     memset(out, 0, sizeof *out);
     char url[sizeof client->sts_endpoint + 1];
     snprintf(url, sizeof url, "%s/", client->sts_endpoint);
-    const char *headers[] = {QUERY_CONTENT_TYPE, KMS_USER_AGENT, NULL};
-    call_state call = {.client = client,
-                       .ctx = ctx,
-                       .operation = "GetCallerIdentity",
-                       .url = url,
-                       .scope = &client->sts_scope,
-                       .headers = headers,
-                       .body = "Action=GetCallerIdentity&Version=2011-06-15"};
-    int rc = run_call(&call, err);
+    static const char body[] = "Action=GetCallerIdentity&Version=2011-06-15";
+    aws_sts_request request = {.operation = "GetCallerIdentity",
+                               .url = url,
+                               .scope = &client->sts_scope,
+                               .body = body,
+                               .body_len = sizeof body - 1,
+                               .user_agent = KMS_USER_AGENT,
+                               .signer = sts_signer,
+                               .signer_user = client,
+                               .send = sts_send,
+                               .send_user = client};
+    aws_retry_policy policy = kms_client_retry_policy(client);
+    aws_http_response response;
+    int64_t started = clock_monotonic_ms();
+    int rc = aws_sts_post(&request, &policy, ctx, &response, err);
+    kms_log_call(request.operation, response.status, response.request_id, err, started, rc);
     if (rc == 0) {
-        err->http_status = (int)call.response.status;
-        snprintf(err->request_id, sizeof err->request_id, "%s", call.response.request_id);
+        err->http_status = (int)response.status;
+        snprintf(err->request_id, sizeof err->request_id, "%s", response.request_id);
     }
-    if (rc == 0 &&
-        (aws_xml_tag(call.response.body, "Account", out->account, sizeof out->account) != 0 ||
-         aws_xml_tag(call.response.body, "Arn", out->arn, sizeof out->arn) != 0 ||
-         aws_xml_tag(call.response.body, "UserId", out->user_id, sizeof out->user_id) != 0)) {
-        bad_response(err, &call, "no Account, Arn or UserId");
+    if (rc == 0 && (aws_xml_tag(response.body, "Account", out->account, sizeof out->account) != 0 ||
+                    aws_xml_tag(response.body, "Arn", out->arn, sizeof out->arn) != 0 ||
+                    aws_xml_tag(response.body, "UserId", out->user_id, sizeof out->user_id) != 0)) {
+        kms_bad_response(err, request.operation, &response, "no Account, Arn or UserId");
         rc = -1;
     }
-    aws_http_response_clear(&call.response);
+    aws_http_response_clear(&response);
     return rc;
 }

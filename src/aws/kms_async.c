@@ -25,6 +25,7 @@
 #include "aws/aws_json.h"
 #include "aws/clock.h"
 #include "aws/kms_internal.h"
+#include "common/clock.h"
 
 enum {
     BACKGROUND_REFRESH_MS = 30000, /* bound of a refresh nobody waits for */
@@ -182,7 +183,7 @@ static void attempt_after_waiting(void *user)
 static void refresh_in_background(void *user)
 {
     kms_client *client = user;
-    aws_call_ctx ctx = {.deadline_ms = aws_monotonic_ms() + BACKGROUND_REFRESH_MS,
+    aws_call_ctx ctx = {.deadline_ms = clock_monotonic_ms() + BACKGROUND_REFRESH_MS,
                         .cancelled = &client->closing};
     aws_credentials_refresh_due(client->credentials, &ctx);
 }
@@ -257,7 +258,7 @@ int kms_client_json_call_start(kms_client *client, const aws_call_ctx *ctx,
     call->body = body;
     call->body_len = strlen(body);
     call->attempts = 1;
-    call->started_ms = aws_monotonic_ms();
+    call->started_ms = clock_monotonic_ms();
     call->done = done;
     call->user = user;
     attempt(call);

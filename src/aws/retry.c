@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "aws/http.h"
+#include "common/clock.h"
 
 #define CANCEL_POLL_MS 10
 
@@ -124,7 +124,7 @@ static double default_random(void *user)
 static int64_t default_now_ms(void *user)
 {
     (void)user;
-    return aws_monotonic_ms();
+    return clock_monotonic_ms();
 }
 
 static bool is_cancelled(const atomic_bool *cancelled)
@@ -134,11 +134,11 @@ static bool is_cancelled(const atomic_bool *cancelled)
 
 int aws_sleep_ms(int64_t ms, const atomic_bool *cancelled)
 {
-    int64_t end = aws_monotonic_ms() + ms;
+    int64_t end = clock_monotonic_ms() + ms;
     for (;;) {
         if (is_cancelled(cancelled))
             return -1;
-        int64_t left = end - aws_monotonic_ms();
+        int64_t left = end - clock_monotonic_ms();
         if (left <= 0)
             return 0;
         int64_t slice = left < CANCEL_POLL_MS ? left : CANCEL_POLL_MS;

@@ -10,6 +10,7 @@
 
 #include "aws/endpoints.h"
 #include "aws/retry.h"
+#include "common/file_read.h"
 
 /* Where settings are looked up; the shared files are read on first need. */
 typedef struct {
@@ -124,13 +125,17 @@ static int resolve_ca_bundle(lookup *l, const aws_client_config *config, aws_sdk
                       found.source);
         return -1;
     }
-    FILE *file = fopen(found.value, "re");
-    if (file == NULL) {
-        aws_error_set(l->err, AWS_ERR_VALIDATION, "%s: cannot read the CA bundle \"%s\": %s",
-                      found.source, found.value, strerror(errno));
+    file_problem problem;
+    if (file_check_regular(found.value, &problem) != FILE_READ_OK) {
+        if (problem.not_regular != NULL)
+            aws_error_set(l->err, AWS_ERR_VALIDATION,
+                          "%s: the CA bundle \"%s\" is not a regular file (%s)", found.source,
+                          found.value, problem.not_regular);
+        else
+            aws_error_set(l->err, AWS_ERR_VALIDATION, "%s: cannot read the CA bundle \"%s\": %s",
+                          found.source, found.value, strerror(problem.error_number));
         return -1;
     }
-    fclose(file);
     snprintf(out->ca_bundle, sizeof out->ca_bundle, "%s", found.value);
     snprintf(out->ca_bundle_source, sizeof out->ca_bundle_source, "%s", found.source);
     return 0;

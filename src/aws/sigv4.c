@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/hex.h"
+
 #define ALGORITHM       "AWS4-HMAC-SHA256"
 #define TERMINATOR      "aws4_request"
 #define MAX_HEADERS     32
@@ -62,16 +64,6 @@ static bool same_scope(const aws_sigv4_scope *a, const aws_sigv4_scope *b)
     return strcmp(a->region, b->region) == 0 && strcmp(a->service, b->service) == 0;
 }
 
-static void to_hex(const uint8_t *bytes, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 0xf];
-    }
-    out[2 * len] = '\0';
-}
-
 /* Hex SHA-256 of data, computed in the caller's context. */
 static int sha256_hex(EVP_MD_CTX *md, const void *data, size_t len, char out[65])
 {
@@ -80,7 +72,7 @@ static int sha256_hex(EVP_MD_CTX *md, const void *data, size_t len, char out[65]
     if (EVP_DigestInit_ex2(md, sha256_md(), NULL) != 1 || EVP_DigestUpdate(md, data, len) != 1 ||
         EVP_DigestFinal_ex(md, digest, &digest_len) != 1)
         return -1;
-    to_hex(digest, sizeof digest, out);
+    hex_encode(digest, sizeof digest, out);
     return 0;
 }
 
@@ -428,7 +420,7 @@ static int signature_hex(aws_sigv4_cache *cache, EVP_MD_CTX *md, const aws_sigv4
     uint8_t mac[32];
     if (t.overflow || sign_string(cache, md, input, day, to_sign, t.len, mac) != 0)
         return -1;
-    to_hex(mac, sizeof mac, out);
+    hex_encode(mac, sizeof mac, out);
     return 0;
 }
 

@@ -6,12 +6,16 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli_internal.h"
+#include "common/file_read.h"
+#include "common/secrets.h"
 #include "config/config.h"
 #include "config/hcl.h"
 #include "keymanager/keymanager.h"
@@ -59,29 +63,29 @@ static void print_explanation(void)
         "for the version.\n");
 }
 
-/* Reads the whole file (at most HCL_MAX_INPUT bytes) as a C string. */
+/* Reads the whole file ("-": stdin; a pipe the shell made is read too) as a
+ * C string, at most HCL_MAX_INPUT bytes. */
 char *cli_read_config_file(const char *path, const char **problem)
 {
-    FILE *file = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (file == NULL) {
+    bool from_stdin = strcmp(path, "-") == 0;
+    int fd = from_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         *problem = strerror(errno);
         return NULL;
     }
-    char *text = malloc((size_t)HCL_MAX_INPUT + 2);
-    size_t length = fread(text, 1, (size_t)HCL_MAX_INPUT + 1, file);
-    bool failed = ferror(file) != 0;
-    if (file != stdin)
-        fclose(file);
-    text[length] = '\0';
-    *problem = failed                   ? "read error"
-               : length > HCL_MAX_INPUT ? "file is larger than 1 MiB"
-               : strlen(text) != length ? "file contains a NUL byte"
-                                        : NULL;
+    file_contents text;
+    file_problem why;
+    file_read_result read = file_read_stream(fd, path, (size_t)HCL_MAX_INPUT, &text, &why);
+    if (!from_stdin)
+        close(fd);
+    *problem = read != FILE_READ_OK ? (why.too_large ? "file is larger than 1 MiB" : "read error")
+               : strlen(text.data) != text.len ? "file contains a NUL byte"
+                                               : NULL;
     if (*problem != NULL) {
-        free(text);
+        file_contents_wipe(&text);
         return NULL;
     }
-    return text;
+    return text.data;
 }
 
 static int validate_command(int argc, char **argv)
@@ -112,7 +116,7 @@ static int validate_command(int argc, char **argv)
     }
     config_notes notes = {0};
     plugin_config *config = config_load_checked(text, trust_domain, km_check_environment, &notes);
-    free(text);
+    secret_free_string(text); /* may hold secret_access_key */
     for (size_t i = 0; i < notes.count; i++)
         fprintf(stderr, "%s\n", notes.items[i]);
     config_notes_clear(&notes);

@@ -20,7 +20,9 @@
 #include "aws/endpoints.h"
 #include "aws/tagging.h"
 #include "cli/cli_internal.h"
+#include "common/file_read.h"
 #include "common/log.h"
+#include "common/secrets.h"
 #include "keymanager/naming.h"
 #include "keymanager/serverid.h"
 #include "keymanager/tag_mode.h"
@@ -99,7 +101,7 @@ static void check_configuration(doctor *d)
     }
     config_notes notes = {0};
     d->config = config_load(text, o->trust_domain ? o->trust_domain : PLACEHOLDER_TD, &notes);
-    free(text);
+    secret_free_string(text); /* may hold secret_access_key */
     char *joined = config_notes_join(&notes, "; ");
     config_notes_clear(&notes);
     if (d->config == NULL) {
@@ -472,28 +474,27 @@ static void check_permissions(doctor *d)
 
 /* ---- the server id file ----------------------------------------------------------------- */
 
-/* The server id in path, into d->server_id ("" when unreadable or not a
- * UUID); false when the file cannot be opened (errno tells). */
-static bool load_server_id(doctor *d, const char *path)
+/* The server id in path, into d->server_id ("" when it holds no UUID);
+ * false with *problem set when the file cannot be read. */
+static bool load_server_id(doctor *d, const char *path, file_problem *problem)
 {
     d->server_id[0] = '\0';
-    FILE *file = fopen(path, "re");
-    if (file == NULL)
-        return false;
-    char text[SERVER_ID_FILE_MAX + 1];
-    size_t len = fread(text, 1, SERVER_ID_FILE_MAX, file);
-    fclose(file);
-    text[len] = '\0';
-    if (!serverid_parse(text, d->server_id))
+    file_contents text;
+    if (file_read_regular(path, SERVER_ID_FILE_MAX, &text, problem) != FILE_READ_OK)
+        return problem->too_large; /* read, and not a UUID */
+    if (!serverid_parse(text.data, d->server_id))
         d->server_id[0] = '\0';
+    file_contents_wipe(&text);
     return true;
 }
 
 static void read_server_id(doctor *d, const char *path)
 {
-    if (!load_server_id(d, path)) {
+    file_problem problem;
+    if (!load_server_id(d, path, &problem)) {
         report(d, MARK_FAIL, "server id file", "give SPIRE's user read access to it",
-               "%s cannot be read: %s", path, strerror(errno));
+               "%s cannot be read: %s", path,
+               problem.error_number != 0 ? strerror(problem.error_number) : problem.message);
     } else if (d->server_id[0] == '\0') {
         report(d, MARK_FAIL, "server id file",
                "restore the file from a backup (the server id names this server's keys: "
@@ -574,8 +575,9 @@ int cli_doctor(const cli_options *options)
     doctor d = {.options = options, .checks = options->json ? json_array() : NULL};
     check_configuration(&d);
     /* The server id, quietly, so the key reads can try this server's own alias. */
+    file_problem unread;
     if (d.config != NULL && d.config->key_identifier_file != NULL)
-        load_server_id(&d, d.config->key_identifier_file);
+        load_server_id(&d, d.config->key_identifier_file, &unread);
     if (check_region(&d))
         check_endpoint(&d);
     else

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aws/http.h"
 #include "cli/cli_internal.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "keymanager/estate.h"
 #include "keymanager/tag_mode.h"
@@ -33,7 +33,7 @@ static void progress_clear(progress_line *line)
 
 static bool progress_due(progress_line *line, bool force)
 {
-    int64_t now = aws_monotonic_ms();
+    int64_t now = clock_monotonic_ms();
     if (!line->enabled || (!force && now - line->last_ms < 200))
         return false;
     line->last_ms = now;

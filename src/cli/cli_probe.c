@@ -13,17 +13,11 @@
 #include <time.h>
 
 #include "cli/cli_internal.h"
+#include "common/clock.h"
 
 bool cli_clock_skew_ok(double skew_s)
 {
     return skew_s < CLI_MAX_CLOCK_SKEW_S && skew_s > -CLI_MAX_CLOCK_SKEW_S;
-}
-
-static double wall_clock(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
 typedef struct {
@@ -143,9 +137,9 @@ static void exchange(const char *url, const char *ca_bundle, int timeout_ms, pro
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
-    double before = wall_clock();
+    double before = clock_wall_s();
     CURLcode code = curl_easy_perform(curl);
-    double after = wall_clock();
+    double after = clock_wall_s();
     out->elapsed_ms = (long)((after - before) * 1000.0);
     if (code != CURLE_OK) {
         out->failed_at = stage_of(code);

@@ -1,11 +1,10 @@
-/* Small regular files, read safely (see file_read.h). Every buffer that held
- * file content is wiped before it is freed: the files are mostly secrets. */
+/* Files read safely (see file_read.h). Every buffer that held file content is
+ * wiped before it is freed: the files are mostly secrets. */
 #include "common/file_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +13,20 @@
 
 enum { FIRST_CHUNK = 4096 };
 
-static void say(char *message, size_t size, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(char *message, size_t size, const char *format, ...)
+static void say(file_problem *problem, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+static void say(file_problem *problem, const char *format, ...)
 {
-    if (message == NULL || size == 0)
-        return;
     va_list args;
     va_start(args, format);
-    vsnprintf(message, size, format, args);
+    vsnprintf(problem->message, sizeof problem->message, format, args);
     va_end(args);
 }
 
 static const char *kind_of(mode_t mode)
 {
+    if (S_ISDIR(mode))
+        return "a directory";
     if (S_ISFIFO(mode))
         return "a FIFO";
     if (S_ISSOCK(mode))
@@ -107,37 +106,114 @@ static file_read_result fail(file_contents *out, size_t cap, file_read_result re
     return result;
 }
 
-file_read_result file_read_regular(const char *path, size_t max_bytes, file_contents *out,
-                                   char *message, size_t message_size)
+static void start(file_problem *problem, size_t max_bytes)
 {
-    memset(out, 0, sizeof *out);
-    say(message, message_size, "%s", "");
+    memset(problem, 0, sizeof *problem);
+    problem->max_bytes = max_bytes;
+}
+
+static void cannot_read(file_problem *problem, const char *name, int error)
+{
+    problem->error_number = error;
+    say(problem, "cannot read %s: %s", name, strerror(error));
+}
+
+static void too_large(file_problem *problem, const char *name)
+{
+    problem->too_large = true;
+    say(problem, "%s is larger than %zu bytes", name, problem->max_bytes);
+}
+
+/* Reads fd (size_hint: its size when known) into out; FILE_READ_OK or FAILED. */
+static file_read_result read_bounded(int fd, const char *name, size_t size_hint, file_contents *out,
+                                     file_problem *problem)
+{
+    size_t cap = 0;
+    int error = read_all(fd, problem->max_bytes, size_hint, out, &cap);
+    if (error != 0)
+        cannot_read(problem, name, error);
+    else if (out->len > problem->max_bytes)
+        too_large(problem, name);
+    else
+        return FILE_READ_OK;
+    return fail(out, cap, FILE_READ_FAILED);
+}
+
+/* Opens path non-blocking and checks it is a regular file: the descriptor,
+ * or -1 with *result and the problem set. */
+static int open_regular(const char *path, struct stat *info, file_read_result *result,
+                        file_problem *problem)
+{
+    *result = FILE_READ_FAILED;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         int error = errno;
-        say(message, message_size, "cannot read %s: %s", path, strerror(error));
-        return error == ENOENT || error == ENOTDIR ? FILE_READ_MISSING : FILE_READ_FAILED;
+        cannot_read(problem, path, error);
+        if (error == ENOENT || error == ENOTDIR)
+            *result = FILE_READ_MISSING;
+        return -1;
     }
-    struct stat info;
-    size_t cap = 0;
-    file_read_result result = FILE_READ_FAILED;
-    if (fstat(fd, &info) != 0) {
-        say(message, message_size, "cannot read %s: %s", path, strerror(errno));
-    } else if (S_ISDIR(info.st_mode)) {
-        say(message, message_size, "%s is a directory, not a file", path);
-    } else if (!S_ISREG(info.st_mode)) {
-        say(message, message_size, "%s is not a regular file (%s)", path, kind_of(info.st_mode));
-    } else if ((unsigned long long)info.st_size > max_bytes) {
-        say(message, message_size, "%s is larger than %zu bytes", path, max_bytes);
-    } else {
-        int error = read_all(fd, max_bytes, (size_t)info.st_size, out, &cap);
-        if (error != 0)
-            say(message, message_size, "cannot read %s: %s", path, strerror(error));
-        else if (out->len > max_bytes)
-            say(message, message_size, "%s is larger than %zu bytes", path, max_bytes);
+    if (fstat(fd, info) != 0) {
+        cannot_read(problem, path, errno);
+        close(fd);
+        return -1;
+    }
+    problem->mode = info->st_mode;
+    if (!S_ISREG(info->st_mode)) {
+        problem->not_regular = kind_of(info->st_mode);
+        if (S_ISDIR(info->st_mode))
+            say(problem, "%s is a directory, not a file", path);
         else
-            result = FILE_READ_OK;
+            say(problem, "%s is not a regular file (%s)", path, problem->not_regular);
+    } else if ((unsigned long long)info->st_size > problem->max_bytes) {
+        too_large(problem, path);
+    } else {
+        *result = FILE_READ_OK;
+        return fd;
     }
     close(fd);
-    return result == FILE_READ_OK ? FILE_READ_OK : fail(out, cap, result);
+    return -1;
+}
+
+file_read_result file_read_regular(const char *path, size_t max_bytes, file_contents *out,
+                                   file_problem *problem)
+{
+    file_problem scratch;
+    if (problem == NULL)
+        problem = &scratch;
+    start(problem, max_bytes);
+    memset(out, 0, sizeof *out);
+    struct stat info;
+    file_read_result result;
+    int fd = open_regular(path, &info, &result, problem);
+    if (fd < 0)
+        return result;
+    result = read_bounded(fd, path, (size_t)info.st_size, out, problem);
+    close(fd);
+    return result;
+}
+
+file_read_result file_check_regular(const char *path, file_problem *problem)
+{
+    file_problem scratch;
+    if (problem == NULL)
+        problem = &scratch;
+    start(problem, (size_t)-1);
+    struct stat info;
+    file_read_result result;
+    int fd = open_regular(path, &info, &result, problem);
+    if (fd >= 0)
+        close(fd);
+    return result;
+}
+
+file_read_result file_read_stream(int fd, const char *name, size_t max_bytes, file_contents *out,
+                                  file_problem *problem)
+{
+    file_problem scratch;
+    if (problem == NULL)
+        problem = &scratch;
+    start(problem, max_bytes);
+    memset(out, 0, sizeof *out);
+    return read_bounded(fd, name, 0, out, problem);
 }

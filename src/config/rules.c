@@ -1,15 +1,13 @@
 /* Value rules for the configuration schema (see rules.h). */
 #include "config/rules.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "common/file_read.h"
 
 static bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -206,67 +204,41 @@ const char *rules_endpoint_problem(const char *url, char *why, size_t size)
     return NULL;
 }
 
-/* stat() then open(): refuses anything but a regular file (no FIFOs or
- * devices that could block or never end). Returns an fd or -1 with why set. */
-static int open_regular_file(const char *path, struct stat *info, char *why, size_t size)
+/* Why path cannot be read, as the rules word it: NULL when it can. */
+static const char *unreadable_file_problem(const char *path, file_read_result result,
+                                           const file_problem *problem, char *why, size_t size)
 {
     char text[RULES_SHOWN_SIZE];
-    if (stat(path, info) != 0) {
-        snprintf(why, size, "cannot read \"%s\": %s", rules_shown(path, text), strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(info->st_mode)) {
+    if (result == FILE_READ_OK)
+        return NULL;
+    if (problem->not_regular != NULL)
         snprintf(why, size, "\"%s\" is not a regular file", rules_shown(path, text));
-        return -1;
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        snprintf(why, size, "cannot read \"%s\": %s", rules_shown(path, text), strerror(errno));
-    return fd;
+    else if (problem->too_large)
+        snprintf(why, size, "\"%s\" is larger than %d bytes (the KMS key policy limit)",
+                 rules_shown(path, text), RULES_MAX_POLICY_BYTES);
+    else
+        snprintf(why, size, "cannot read \"%s\": %s", rules_shown(path, text),
+                 strerror(problem->error_number));
+    return why;
 }
 
 const char *rules_readable_file_problem(const char *path, char *why, size_t size)
 {
-    struct stat info;
-    int fd = open_regular_file(path, &info, why, size);
-    if (fd < 0)
-        return why;
-    close(fd);
-    return NULL;
-}
-
-static char *read_all(int fd, size_t limit, size_t *length, bool *too_big)
-{
-    char *buffer = malloc(limit + 2);
-    size_t used = 0;
-    ssize_t n;
-    while (used <= limit && (n = read(fd, buffer + used, limit + 1 - used)) > 0)
-        used += (size_t)n;
-    *too_big = used > limit;
-    buffer[used] = '\0';
-    *length = used;
-    return buffer;
+    file_problem problem;
+    return unreadable_file_problem(path, file_check_regular(path, &problem), &problem, why, size);
 }
 
 const char *rules_read_policy(const char *path, char **contents, char *why, size_t size)
 {
     char text[RULES_SHOWN_SIZE];
-    struct stat info;
-    int fd = open_regular_file(path, &info, why, size);
-    if (fd < 0)
+    file_contents file;
+    file_problem problem;
+    if (unreadable_file_problem(path,
+                                file_read_regular(path, RULES_MAX_POLICY_BYTES, &file, &problem),
+                                &problem, why, size) != NULL)
         return why;
-    size_t length;
-    bool too_big;
-    char *buffer = read_all(fd, RULES_MAX_POLICY_BYTES, &length, &too_big);
-    close(fd);
-    if (too_big) {
-        free(buffer);
-        snprintf(why, size, "\"%s\" is larger than %d bytes (the KMS key policy limit)",
-                 rules_shown(path, text), RULES_MAX_POLICY_BYTES);
-        return why;
-    }
     json_error_t error;
-    json_t *document = json_loadb(buffer, length, 0, &error);
+    json_t *document = json_loadb(file.data, file.len, 0, &error);
     if (document == NULL || !json_is_object(document)) {
         if (document == NULL)
             snprintf(why, size, "\"%s\" is not valid JSON: %d:%d: %s", rules_shown(path, text),
@@ -275,11 +247,11 @@ const char *rules_read_policy(const char *path, char **contents, char *why, size
             snprintf(why, size, "\"%s\" does not hold a JSON object (a key policy document)",
                      rules_shown(path, text));
         json_decref(document);
-        free(buffer);
+        file_contents_wipe(&file);
         return why;
     }
     json_decref(document);
-    *contents = buffer;
+    *contents = file.data;
     return NULL;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "keymanager/fleet_internal.h"
 #include "keymanager/kms_truth.h"
@@ -55,19 +56,6 @@ struct deletion_queue {
 /* A check's or an attempt's result: the key leaves the queue, comes back
  * after a backoff, or (checks only) may be scheduled for deletion now. */
 typedef enum { OUTCOME_DONE, OUTCOME_RETRY, OUTCOME_UNUSED } outcome;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec timespec_at(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-    return ts;
-}
 
 static int64_t backoff_ms(int attempts)
 {
@@ -273,7 +261,8 @@ static outcome mark_inactive(deletion_queue *queue, pending_key *key, const aws_
 
 static outcome schedule_deletion(deletion_queue *queue, pending_key *key)
 {
-    aws_call_ctx ctx = {.deadline_ms = now_ms() + CALL_TIMEOUT_MS, .cancelled = &queue->cancel};
+    aws_call_ctx ctx = {.deadline_ms = clock_monotonic_ms() + CALL_TIMEOUT_MS,
+                        .cancelled = &queue->cancel};
     outcome unused = check_unused(queue, key, &ctx);
     if (unused != OUTCOME_UNUSED)
         return unused;
@@ -329,7 +318,7 @@ static size_t earliest_locked(const deletion_queue *queue)
 static void requeue_locked(deletion_queue *queue, pending_key *key)
 {
     key->attempts++;
-    key->due_ms = now_ms() + backoff_ms(key->attempts);
+    key->due_ms = clock_monotonic_ms() + backoff_ms(key->attempts);
     if (!insert_locked(queue, key)) {
         log_write(LOG_ERROR, MODULE, "Deletion queue full: key will not be deleted", "key_arn",
                   key->key_id, LOG_END);
@@ -347,8 +336,8 @@ static void *worker(void *arg)
             continue;
         }
         size_t index = earliest_locked(queue);
-        if (queue->keys[index].due_ms > now_ms()) {
-            struct timespec until = timespec_at(queue->keys[index].due_ms);
+        if (queue->keys[index].due_ms > clock_monotonic_ms()) {
+            struct timespec until = clock_monotonic_timespec(queue->keys[index].due_ms);
             pthread_cond_timedwait(&queue->changed, &queue->lock, &until);
             continue;
         }
@@ -412,11 +401,7 @@ deletion_queue *deletion_queue_start(const deletion_queue_options *options)
     atomic_init(&queue->cancel, false);
     atomic_init(&queue->tags_denied_logged, false);
     atomic_init(&queue->tag_denied_logged, false);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&queue->changed, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init(&queue->changed);
     pthread_mutex_init(&queue->lock, NULL);
     if (pthread_create(&queue->thread, NULL, worker, queue) != 0) {
         pthread_cond_destroy(&queue->changed);
@@ -438,7 +423,7 @@ bool deletion_queue_push_after(deletion_queue *queue, const char *key_id, const 
 {
     pending_key key = {.key_id = strdup(key_id),
                        .reason = strdup(reason != NULL ? reason : ""),
-                       .due_ms = now_ms() + (delay_ms > 0 ? delay_ms : 0)};
+                       .due_ms = clock_monotonic_ms() + (delay_ms > 0 ? delay_ms : 0)};
     if (key.key_id == NULL || key.reason == NULL) {
         pending_free(&key);
         log_write(LOG_ERROR, MODULE, "Out of memory: key will not be deleted", "key_arn", key_id,
@@ -472,12 +457,12 @@ size_t deletion_queue_pending(deletion_queue *queue)
 /* Waits (bounded) for an in-flight call, then cancels it and joins. */
 static void stop_worker(deletion_queue *queue, int timeout_ms)
 {
-    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = clock_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&queue->lock);
     queue->stopping = true;
     pthread_cond_broadcast(&queue->changed);
-    while (queue->in_flight && now_ms() < deadline) {
-        struct timespec until = timespec_at(deadline);
+    while (queue->in_flight && clock_monotonic_ms() < deadline) {
+        struct timespec until = clock_monotonic_timespec(deadline);
         pthread_cond_timedwait(&queue->changed, &queue->lock, &until);
     }
     atomic_store(&queue->cancel, true);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "aws/clock.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "keymanager/fleet_internal.h"
 
@@ -48,13 +49,6 @@ struct fleet {
     bool stop_requested;
     atomic_bool cancelled; /* carried by every KMS call */
 };
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 double fleet_kms_now_s(void) { return (double)aws_clock_now(); }
 
@@ -112,7 +106,7 @@ static task_id earliest_task(const fleet *self)
 /* Waits (lock held) until due_ms or a wake-up. */
 static void wait_until(fleet *self, int64_t due_ms)
 {
-    struct timespec until = {.tv_sec = due_ms / 1000, .tv_nsec = (due_ms % 1000) * 1000000};
+    struct timespec until = clock_monotonic_timespec(due_ms);
     int rc = pthread_cond_timedwait(&self->wake, &self->lock, &until);
     if (rc != 0 && rc != ETIMEDOUT) {
         log_writef(LOG_ERROR, MODULE, "condition wait failed: %s", strerror(rc));
@@ -125,14 +119,14 @@ static void *fleet_main(void *arg)
     pthread_mutex_lock(&self->lock);
     while (!self->stop_requested) {
         task_id task = earliest_task(self);
-        if (monotonic_ms() < self->next_due_ms[task]) {
+        if (clock_monotonic_ms() < self->next_due_ms[task]) {
             wait_until(self, self->next_due_ms[task]);
             continue;
         }
         pthread_mutex_unlock(&self->lock);
         run_task(self, task);
         pthread_mutex_lock(&self->lock);
-        self->next_due_ms[task] = monotonic_ms() + self->interval_ms[task];
+        self->next_due_ms[task] = clock_monotonic_ms() + self->interval_ms[task];
     }
     pthread_mutex_unlock(&self->lock);
     return NULL;
@@ -160,7 +154,7 @@ static void take_options(fleet *self, const fleet_options *options)
         or_default(options->dispose_aliases_interval_ms, DEFAULT_DISPOSE_ALIASES_MS);
     self->interval_ms[TASK_DISPOSE_KEYS] =
         or_default(options->dispose_keys_interval_ms, DEFAULT_DISPOSE_KEYS_MS);
-    int64_t now = monotonic_ms();
+    int64_t now = clock_monotonic_ms();
     for (int task = 0; task < TASK_COUNT; task++) {
         self->next_due_ms[task] =
             now + fleet_first_delay_ms(task == TASK_REFRESH_ALIASES, self->interval_ms[task]);
@@ -169,16 +163,7 @@ static void take_options(fleet *self, const fleet_options *options)
 
 static int init_sync(fleet *self)
 {
-    pthread_condattr_t attr;
-    if (pthread_condattr_init(&attr) != 0) {
-        return -1;
-    }
-    int rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (rc == 0) {
-        rc = pthread_cond_init(&self->wake, &attr);
-    }
-    pthread_condattr_destroy(&attr);
-    if (rc != 0) {
+    if (clock_cond_init(&self->wake) != 0) {
         return -1;
     }
     if (pthread_mutex_init(&self->lock, NULL) != 0) {

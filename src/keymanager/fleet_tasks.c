@@ -4,13 +4,13 @@
  * run goes on with the next item, or ends when a listing failed or could not
  * be completed (listing.h); the next period retries. Every loop stops early
  * once the stop flag is up. What may be deleted: deletion_queue.h. */
+#include "common/clock.h"
 #include "keymanager/fleet_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/http.h"
 #include "common/log.h"
 #include "keymanager/kms_truth.h"
 #include "keymanager/listing.h"
@@ -242,7 +242,7 @@ static char *cached_target(const fleet_options *options, const char *alias_name)
  * rotation moved the alias or retired the key), bounded by its own deadline. */
 static aws_call_ctx refresh_write_ctx(void)
 {
-    aws_call_ctx write = {.deadline_ms = aws_monotonic_ms() + REFRESH_WRITE_TIMEOUT_MS};
+    aws_call_ctx write = {.deadline_ms = clock_monotonic_ms() + REFRESH_WRITE_TIMEOUT_MS};
     return write;
 }
 

@@ -6,12 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
+
 void key_fingerprint(const uint8_t *data, size_t len, char out[65])
 {
     uint8_t digest[SHA256_DIGEST_LENGTH];
     SHA256(data, len, digest);
-    for (size_t i = 0; i < sizeof digest; i++)
-        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+    hex_encode(digest, sizeof digest, out);
 }
 
 km_key_type key_type_for_spec(kms_key_spec spec)

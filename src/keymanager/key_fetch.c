@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "aws/retry.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "keymanager/km_status.h"
 #include "keymanager/listing.h"
@@ -63,13 +64,6 @@ typedef struct {
     const char *operation;
     aws_error err;
 } fetch_failure;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int64_t key_fetch_startup_budget_ms(void)
 {
@@ -285,7 +279,7 @@ static void leave_out(alias_item *item, const char *why, const char *key)
 /* DescribeKey then GetPublicKey for one key. */
 static void fetch_details(const key_fetch_options *options, alias_item *item)
 {
-    aws_call_ctx ctx = {.deadline_ms = options->deadline_ms, .cancelled = options->cancelled};
+    aws_call_ctx ctx = options->call;
     kms_key_metadata meta;
     memset(&meta, 0, sizeof meta);
     if (kms_describe_key(options->kms, &ctx, item->target, &meta, &item->err) != 0) {
@@ -490,7 +484,7 @@ static bool merge_tagged(alias_list *list, key_fetch_plan *plan)
 static int fetch_once(const key_fetch_options *options, key_cache *cache, key_fetch_plan *plan,
                       fetch_failure *failure)
 {
-    aws_call_ctx ctx = {.deadline_ms = options->deadline_ms, .cancelled = options->cancelled};
+    aws_call_ctx ctx = options->call;
     alias_list list = {0};
     if ((options->tag_mode && list_tagged_keys(options, &ctx, &list, failure) != 0) ||
         list_own_aliases(options, &ctx, &list, failure) != 0) {
@@ -552,7 +546,7 @@ static int report_failure(const fetch_failure *failure, int attempts, km_status 
         strcmp(failure->operation, "GetResources") == 0) {
         char text[sizeof status->message];
         tag_listing_denied_text(&failure->err, text, sizeof text);
-        km_status_set(status, KM_FAILED_PRECONDITION, "%s", text);
+        km_status_set(status, GRPC_STATUS_FAILED_PRECONDITION, "%s", text);
         return -1;
     }
     km_fail_aws(status, failure->operation, &failure->err);
@@ -575,7 +569,7 @@ int key_fetch_all(const key_fetch_options *options, key_cache *cache, key_fetch_
         fetch_failure failure = {0};
         if (fetch_once(options, cache, plan, &failure) == 0)
             return 0;
-        int64_t remaining = options->deadline_ms - now_ms();
+        int64_t remaining = options->call.deadline_ms - clock_monotonic_ms();
         bool own_deadline = failure.err.status == AWS_ERR_TIMEOUT && remaining <= 0;
         if (!own_deadline || cause.operation == NULL)
             cause = failure;
@@ -586,7 +580,7 @@ int key_fetch_all(const key_fetch_options *options, key_cache *cache, key_fetch_
         log_write(LOG_WARN, MODULE, "KMS not reachable while loading keys; retrying", "operation",
                   failure.operation, "error", failure.err.message, "attempt", attempt_text,
                   LOG_END);
-        if (aws_sleep_ms(backoff < remaining ? backoff : remaining, options->cancelled) != 0) {
+        if (aws_sleep_ms(backoff < remaining ? backoff : remaining, options->call.cancelled) != 0) {
             aws_error_set(&failure.err, AWS_ERR_CANCELLED, "Configure was cancelled");
             return report_failure(&failure, attempt, status);
         }

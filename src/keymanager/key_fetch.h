@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "aws/call_ctx.h"
 #include "aws/kms.h"
 #include "keymanager/key_entry.h"
 #include "keymanager/keymanager.h"
@@ -29,9 +30,8 @@ typedef struct {
     kms_client *kms;
     const char *trust_domain;
     const char *server_id;
-    bool tag_mode;                /* also find keys by their tags */
-    int64_t deadline_ms;          /* CLOCK_MONOTONIC; retries stop here */
-    const atomic_bool *cancelled; /* the Configure call's; may be NULL */
+    bool tag_mode;     /* also find keys by their tags */
+    aws_call_ctx call; /* the Configure call's cancellation; retries stop at its deadline */
 } key_fetch_options;
 
 typedef enum {

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "aws/http.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "keymanager/fleet_internal.h"
 #include "keymanager/km_state.h"
@@ -79,7 +79,7 @@ static int assign_alias(km_state *state, const aws_call_ctx *ctx, const char *al
  * flag (a cancelled call must still read KMS before anything is given up). */
 static aws_call_ctx alias_read_ctx(const aws_call_ctx *call)
 {
-    int64_t own = aws_monotonic_ms() + ALIAS_READ_TIMEOUT_MS;
+    int64_t own = clock_monotonic_ms() + ALIAS_READ_TIMEOUT_MS;
     aws_call_ctx ctx = {.deadline_ms = call->deadline_ms > own ? call->deadline_ms : own,
                         .cancelled = NULL};
     return ctx;
@@ -158,7 +158,7 @@ static int create_kms_key(km_state *state, const aws_call_ctx *ctx, const char *
         return -1;
     char *description = naming_key_description(state->trust_domain, key_id);
     if (description == NULL) {
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return -1;
     }
     kms_tag tags[TAG_MODE_SPIRE_TAGS + CONFIG_TAG_MODE_MAX_KEY_TAGS];
@@ -186,7 +186,7 @@ static int create_kms_key(km_state *state, const aws_call_ctx *ctx, const char *
 static bool write_tags(km_state *state, const char *arn, const kms_tag *tags, size_t count,
                        const char *what)
 {
-    aws_call_ctx write = {.deadline_ms = aws_monotonic_ms() + TAG_WRITE_TIMEOUT_MS};
+    aws_call_ctx write = {.deadline_ms = clock_monotonic_ms() + TAG_WRITE_TIMEOUT_MS};
     aws_error err;
     aws_error_clear(&err);
     if (kms_tag_resource(state->kms, &write, arn, tags, count, &err) == 0)
@@ -255,7 +255,7 @@ int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *k
     kms_public_key_clear(&pub);
     if (entry == NULL) {
         discard_new_key(state, meta.arn, "out of memory");
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return -1;
     }
     pthread_mutex_lock(&state->manager->alias_lock);
@@ -274,7 +274,7 @@ int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *k
     if (!stored) {
         /* The alias now targets the new key; keep it rather than delete it. */
         key_entry_release(entry);
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return -1;
     }
     log_write(LOG_INFO, MODULE, alias_exists ? "Key rotated" : "Key generated", "key_id", key_id,

@@ -112,7 +112,7 @@ static int derive_locked(key_policy *policy, kms_client *kms, const aws_call_ctx
     }
     policy->derived = key_policy_for_role(identity.account, role);
     if (policy->derived == NULL) {
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return -1;
     }
     log_write(LOG_INFO, "keymanager", "Keys get a policy for the assumed role", "role", role,

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "keymanager/key_fetch.h"
 #include "keymanager/km_state.h"
@@ -39,15 +40,8 @@ enum {
 
 static int fail_not_configured(km_status *status)
 {
-    km_status_set(status, KM_FAILED_PRECONDITION, "not configured");
+    km_status_set(status, GRPC_STATUS_FAILED_PRECONDITION, "not configured");
     return -1;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- state lifetime ----------------------------------------------------------- */
@@ -197,11 +191,11 @@ static char *load_server_id(const plugin_config *config, km_status *status)
     if (config->key_identifier_value != NULL) {
         char *id = strdup(config->key_identifier_value);
         if (id == NULL)
-            km_status_set(status, KM_INTERNAL, "out of memory");
+            km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return id;
     }
     if (config->key_identifier_file == NULL) {
-        km_status_set(status, KM_INVALID_ARGUMENT,
+        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT,
                       "configuration requires key_metadata_file, key_identifier_file or "
                       "key_identifier_value");
         return NULL;
@@ -209,12 +203,12 @@ static char *load_server_id(const plugin_config *config, km_status *status)
     char id[SERVERID_LEN + 1];
     char error[1000];
     if (serverid_load_or_create(config->key_identifier_file, id, error, sizeof error) != 0) {
-        km_status_set(status, KM_INTERNAL, "%s", error);
+        km_status_set(status, GRPC_STATUS_INTERNAL, "%s", error);
         return NULL;
     }
     char *copy = strdup(id);
     if (copy == NULL)
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
     return copy;
 }
 
@@ -234,7 +228,7 @@ static kms_client *new_kms_client(const plugin_config *config, km_status *status
     aws_error_clear(&err);
     kms_client *client = kms_client_new(&client_config, &err);
     if (client == NULL)
-        km_status_set(status, KM_INTERNAL, "failed to create KMS client: %s", err.message);
+        km_status_set(status, GRPC_STATUS_INTERNAL, "failed to create KMS client: %s", err.message);
     return client;
 }
 
@@ -254,7 +248,7 @@ static int copy_tags(km_state *state, const plugin_config *config, km_status *st
     }
     return 0;
 oom:
-    km_status_set(status, KM_INTERNAL, "out of memory");
+    km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
     return -1;
 }
 
@@ -270,7 +264,7 @@ static int start_deletion_queue(km_state *state, km_status *status)
                                                .tags_required = state->tag_mode};
     state->deletions = deletion_queue_start(&deletion_options);
     if (state->deletions == NULL) {
-        km_status_set(status, KM_INTERNAL, "failed to start the key deletion queue");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "failed to start the key deletion queue");
         return -1;
     }
     return 0;
@@ -299,7 +293,8 @@ static int start_fleet(km_state *state, const plugin_config *config, km_status *
     };
     state->fleet = fleet_start(&options);
     if (state->fleet == NULL) {
-        km_status_set(status, KM_INTERNAL, "failed to start the alias and key upkeep tasks");
+        km_status_set(status, GRPC_STATUS_INTERNAL,
+                      "failed to start the alias and key upkeep tasks");
         return -1;
     }
     return 0;
@@ -307,9 +302,9 @@ static int start_fleet(km_state *state, const plugin_config *config, km_status *
 
 /* When start-up key loading must give up: the start-up budget, or the
  * Configure call's own deadline when that comes first. */
-static int64_t startup_deadline_ms(const km_call *call)
+static int64_t startup_deadline_ms(const aws_call_ctx *call)
 {
-    int64_t budget = now_ms() + key_fetch_startup_budget_ms();
+    int64_t budget = clock_monotonic_ms() + key_fetch_startup_budget_ms();
     if (call != NULL && call->deadline_ms > 0 && call->deadline_ms < budget)
         return call->deadline_ms;
     return budget;
@@ -317,7 +312,7 @@ static int64_t startup_deadline_ms(const km_call *call)
 
 /* Loads our keys from KMS, starts the deletion queue, then carries out what
  * tag-based discovery asks for (tag_discovery.h). */
-static int load_keys(km_state *state, const km_call *call, km_status *status)
+static int load_keys(km_state *state, const aws_call_ctx *call, km_status *status)
 {
     aws_call_ctx ctx = {.deadline_ms = startup_deadline_ms(call),
                         .cancelled = call != NULL ? call->cancelled : NULL};
@@ -325,8 +320,7 @@ static int load_keys(km_state *state, const km_call *call, km_status *status)
                                .trust_domain = state->trust_domain,
                                .server_id = state->server_id,
                                .tag_mode = state->tag_mode,
-                               .deadline_ms = ctx.deadline_ms,
-                               .cancelled = ctx.cancelled};
+                               .call = ctx};
     key_fetch_plan plan = {0};
     int rc = key_fetch_all(&fetch, &state->cache, &plan, status);
     if (rc == 0)
@@ -347,12 +341,12 @@ static int load_keys(km_state *state, const km_call *call, km_status *status)
 }
 
 /* A new state with keys loaded from KMS, or NULL with status set. */
-static km_state *state_build(km_manager *manager, const km_call *call, const plugin_config *config,
-                             km_status *status)
+static km_state *state_build(km_manager *manager, const aws_call_ctx *call,
+                             const plugin_config *config, km_status *status)
 {
     km_state *state = calloc(1, sizeof *state);
     if (state == NULL) {
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return NULL;
     }
     state->manager = manager;
@@ -362,7 +356,7 @@ static km_state *state_build(km_manager *manager, const km_call *call, const plu
     key_policy_init(&state->policy, config->key_policy);
     state->trust_domain = strdup(config->trust_domain != NULL ? config->trust_domain : "");
     if (state->trust_domain == NULL || state->trust_domain[0] == '\0') {
-        km_status_set(status, KM_INVALID_ARGUMENT, "trust domain is required");
+        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "trust domain is required");
         goto fail;
     }
     state->tag_mode = config->enable_tag_based_key_discovery;
@@ -398,7 +392,7 @@ km_manager *km_new(void)
     return manager;
 }
 
-int km_configure(km_manager *manager, const km_call *call, const plugin_config *config,
+int km_configure(km_manager *manager, const aws_call_ctx *call, const plugin_config *config,
                  km_status *status)
 {
     pthread_mutex_lock(&manager->change_lock);
@@ -457,7 +451,7 @@ int km_copy_public_key(const key_entry *entry, km_public_key *out, km_status *st
     out->pkix = malloc(entry->pkix_len);
     if (out->id == NULL || out->pkix == NULL) {
         km_public_key_clear(out);
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return -1;
     }
     memcpy(out->pkix, entry->pkix, entry->pkix_len);
@@ -472,7 +466,7 @@ int km_get_public_key(km_manager *manager, const char *key_id, km_public_key *ou
 {
     km_status_ok(status);
     if (key_id == NULL || key_id[0] == '\0') {
-        km_status_set(status, KM_INVALID_ARGUMENT, "key id is required");
+        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "key id is required");
         return -1;
     }
     km_state *state = state_acquire(manager);
@@ -481,7 +475,7 @@ int km_get_public_key(km_manager *manager, const char *key_id, km_public_key *ou
     key_entry *entry = key_cache_get(&state->cache, key_id);
     state_release(state);
     if (entry == NULL) {
-        km_status_set(status, KM_NOT_FOUND, "key \"%s\" not found", key_id);
+        km_status_set(status, GRPC_STATUS_NOT_FOUND, "key \"%s\" not found", key_id);
         return -1;
     }
     int rc = km_copy_public_key(entry, out, status);
@@ -502,7 +496,7 @@ int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count,
     int rc = key_cache_snapshot(&state->cache, &entries, &n);
     state_release(state);
     if (rc != 0) {
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return -1;
     }
     km_public_key *list = calloc(n > 0 ? n : 1, sizeof *list);
@@ -514,7 +508,7 @@ int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count,
     }
     key_entries_release(entries, n);
     if (list == NULL) {
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
         return -1;
     }
     *keys = list;
@@ -524,20 +518,20 @@ int km_get_public_keys(km_manager *manager, km_public_key **keys, size_t *count,
 
 /* ---- generate (key_generate.c) ------------------------------------------------------- */
 
-int km_generate_key(km_manager *manager, const km_call *call, const char *key_id, km_key_type type,
-                    km_public_key *out, km_status *status)
+int km_generate_key(km_manager *manager, const aws_call_ctx *call, const char *key_id,
+                    km_key_type type, km_public_key *out, km_status *status)
 {
     km_status_ok(status);
     if (key_id == NULL || key_id[0] == '\0') {
-        km_status_set(status, KM_INVALID_ARGUMENT, "key id is required");
+        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "key id is required");
         return -1;
     }
     if (type == KM_KEY_TYPE_UNSPECIFIED) {
-        km_status_set(status, KM_INVALID_ARGUMENT, "key type is required");
+        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "key type is required");
         return -1;
     }
     if (key_spec_for_type(type) == KMS_KEY_SPEC_UNKNOWN) {
-        km_status_set(status, KM_INVALID_ARGUMENT, "unsupported key type: %d", (int)type);
+        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "unsupported key type: %d", (int)type);
         return -1;
     }
     pthread_mutex_lock(&manager->change_lock);
@@ -550,10 +544,9 @@ int km_generate_key(km_manager *manager, const km_call *call, const char *key_id
         char *alias = naming_alias_for_key(state->trust_domain, state->server_id, key_id, error,
                                            sizeof error);
         if (alias == NULL) {
-            km_status_set(status, KM_INVALID_ARGUMENT, "%s", error);
+            km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "%s", error);
         } else {
-            aws_call_ctx ctx = {.deadline_ms = call != NULL ? call->deadline_ms : 0,
-                                .cancelled = call != NULL ? call->cancelled : NULL};
+            aws_call_ctx ctx = call != NULL ? *call : (aws_call_ctx){0};
             rc = km_generate_in_state(state, &ctx, key_id, type, alias, out, status);
             free(alias);
         }

@@ -6,11 +6,13 @@
 #ifndef KM_KEYMANAGER_H
 #define KM_KEYMANAGER_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include <grpc/status.h> /* grpc_status_code: the one spelling of status codes */
+
+#include "aws/call_ctx.h" /* aws_call_ctx: a call's deadline and cancellation */
 #include "config/config.h"
 
 /* Values are the wire enum values of spire.plugin.server.keymanager.v1. */
@@ -36,24 +38,8 @@ typedef enum {
     KM_HASH_SHA512_256 = 15,
 } km_hash;
 
-/* gRPC status codes used in km_status.code. */
-enum {
-    KM_OK = 0,
-    KM_CANCELLED = 1,
-    KM_UNKNOWN = 2,
-    KM_INVALID_ARGUMENT = 3,
-    KM_DEADLINE_EXCEEDED = 4,
-    KM_NOT_FOUND = 5,
-    KM_ALREADY_EXISTS = 6,
-    KM_PERMISSION_DENIED = 7,
-    KM_RESOURCE_EXHAUSTED = 8,
-    KM_FAILED_PRECONDITION = 9,
-    KM_INTERNAL = 13,
-    KM_UNAVAILABLE = 14,
-};
-
 typedef struct {
-    int code; /* gRPC status code, KM_OK on success */
+    grpc_status_code code; /* GRPC_STATUS_OK on success */
     char message[1024];
 } km_status;
 
@@ -78,12 +64,6 @@ typedef struct {
     char key_fingerprint[65];
 } km_signature;
 
-/* The call's deadline and cancellation, as the gRPC face sees them. */
-typedef struct {
-    int64_t deadline_ms; /* CLOCK_MONOTONIC ms; 0: none */
-    const atomic_bool *cancelled;
-} km_call;
-
 typedef struct km_manager km_manager;
 
 km_manager *km_new(void);
@@ -96,12 +76,12 @@ void km_free(km_manager *manager);
  * cancelled). On success the new state replaces the old one atomically
  * (in-flight calls finish with the old); on failure the old state stays.
  * Takes no ownership of config; call may be NULL. */
-int km_configure(km_manager *manager, const km_call *call, const plugin_config *config,
+int km_configure(km_manager *manager, const aws_call_ctx *call, const plugin_config *config,
                  km_status *status);
 bool km_is_configured(km_manager *manager);
 
-int km_generate_key(km_manager *manager, const km_call *call, const char *key_id, km_key_type type,
-                    km_public_key *out, km_status *status);
+int km_generate_key(km_manager *manager, const aws_call_ctx *call, const char *key_id,
+                    km_key_type type, km_public_key *out, km_status *status);
 int km_get_public_key(km_manager *manager, const char *key_id, km_public_key *out,
                       km_status *status);
 /* *keys is a malloc'd array of *count keys; free with km_public_keys_free. */
@@ -121,7 +101,7 @@ typedef void (*km_sign_done_fn)(void *user, int rc, km_signature *signature,
  * done never runs). key_id and data are only read before this returns;
  * *call->cancelled must stay valid until done runs: once set, the exchange
  * in flight or the backoff under way ends and done gets CANCELLED. */
-int km_sign_data_start(km_manager *manager, const km_call *call, const char *key_id,
+int km_sign_data_start(km_manager *manager, const aws_call_ctx *call, const char *key_id,
                        const uint8_t *data, size_t data_len, const km_signer_opts *opts,
                        km_sign_done_fn done, void *user, km_status *status);
 
@@ -132,7 +112,7 @@ void km_shutdown(km_manager *manager);
 void km_public_key_clear(km_public_key *key);
 void km_public_keys_free(km_public_key *keys, size_t count);
 void km_signature_clear(km_signature *signature);
-void km_status_set(km_status *status, int code, const char *format, ...)
+void km_status_set(km_status *status, grpc_status_code code, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* A config_environment_check (config/config.h): adds a note when the AWS SDK

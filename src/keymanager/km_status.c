@@ -4,7 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-void km_status_set(km_status *status, int code, const char *format, ...)
+void km_status_set(km_status *status, grpc_status_code code, const char *format, ...)
 {
     status->code = code;
     va_list args;
@@ -15,29 +15,29 @@ void km_status_set(km_status *status, int code, const char *format, ...)
 
 void km_status_ok(km_status *status)
 {
-    status->code = KM_OK;
+    status->code = GRPC_STATUS_OK;
     status->message[0] = '\0';
 }
 
-int km_code_for_aws(aws_status status)
+grpc_status_code km_code_for_aws(aws_status status)
 {
     switch (status) {
     case AWS_ERR_NOT_FOUND:
-        return KM_NOT_FOUND;
+        return GRPC_STATUS_NOT_FOUND;
     case AWS_ERR_VALIDATION:
-        return KM_INVALID_ARGUMENT;
+        return GRPC_STATUS_INVALID_ARGUMENT;
     case AWS_ERR_THROTTLED:
     case AWS_ERR_SERVER:
     case AWS_ERR_TRANSPORT:
-        return KM_UNAVAILABLE;
+        return GRPC_STATUS_UNAVAILABLE;
     case AWS_ERR_ACCESS_DENIED:
-        return KM_PERMISSION_DENIED;
+        return GRPC_STATUS_PERMISSION_DENIED;
     case AWS_ERR_TIMEOUT:
-        return KM_DEADLINE_EXCEEDED;
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
     case AWS_ERR_CANCELLED:
-        return KM_CANCELLED;
+        return GRPC_STATUS_CANCELLED;
     default:
-        return KM_INTERNAL;
+        return GRPC_STATUS_INTERNAL;
     }
 }
 

@@ -10,7 +10,7 @@
 /* status = OK, no message. */
 void km_status_ok(km_status *status);
 /* The gRPC code for an AWS failure. */
-int km_code_for_aws(aws_status status);
+grpc_status_code km_code_for_aws(aws_status status);
 /* Fills status from err for the named KMS operation; returns -1. */
 int km_fail_aws(km_status *status, const char *operation, const aws_error *err);
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file_read.h"
 #include "common/log.h"
 
 enum { MAX_FILE_BYTES = 4096 };
@@ -247,85 +248,53 @@ static void describe_non_uuid(const char *text, size_t len, char *out, size_t si
              end - start);
 }
 
-/* Opens path for reading without blocking (a FIFO there would otherwise
- * hang the open or the read) and requires a regular file; -1 with error
- * set, errno ENOENT when there is no such file. */
-static int open_id_file(const char *path, char *error, size_t error_size)
+/* Reads path (regular, non-blocking, bounded: file_read.h) and parses the id
+ * it holds. Returns 0, or -1 with error set; *missing tells that there is no
+ * such file (ENOENT). */
+static int read_server_id_file(const char *path, char out[SERVERID_LEN + 1], bool *missing,
+                               char *error, size_t error_size)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) {
-        int saved = errno;
-        snprintf(error, error_size, "cannot read server id file %s: %s", path, strerror(saved));
-        errno = saved;
+    file_contents file;
+    file_problem problem;
+    file_read_result result = file_read_regular(path, MAX_FILE_BYTES, &file, &problem);
+    *missing = result == FILE_READ_MISSING && problem.error_number == ENOENT;
+    if (result != FILE_READ_OK) {
+        if (problem.not_regular != NULL)
+            snprintf(error, error_size, "server id file %s is %s, not a regular file", path,
+                     S_ISDIR(problem.mode)    ? "a directory"
+                     : S_ISFIFO(problem.mode) ? "a FIFO"
+                     : S_ISSOCK(problem.mode) ? "a socket"
+                                              : "a device or special file");
+        else if (problem.too_large)
+            snprintf(error, error_size,
+                     "server id file %s does not hold a UUID: it is larger than %d bytes", path,
+                     MAX_FILE_BYTES);
+        else
+            snprintf(error, error_size, "cannot read server id file %s: %s", path,
+                     strerror(problem.error_number));
         return -1;
     }
-    struct stat info;
-    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-        const char *what = S_ISDIR(info.st_mode)    ? "a directory"
-                           : S_ISFIFO(info.st_mode) ? "a FIFO"
-                           : S_ISSOCK(info.st_mode) ? "a socket"
-                                                    : "a device or special file";
-        snprintf(error, error_size, "server id file %s is %s, not a regular file", path, what);
-        close(fd);
-        errno = EINVAL;
-        return -1;
-    }
-    return fd;
-}
-
-/* Reads and parses an existing id file. */
-static int load_server_id(int fd, const char *path, char out[SERVERID_LEN + 1], char *error,
-                          size_t error_size)
-{
-    char buffer[MAX_FILE_BYTES + 1];
-    size_t len = 0;
-    ssize_t n = 0;
-    while (len < sizeof buffer && (n = read(fd, buffer + len, sizeof buffer - len)) > 0)
-        len += (size_t)n;
-    if (len < sizeof buffer && n < 0) {
-        snprintf(error, error_size, "cannot read server id file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (len > MAX_FILE_BYTES) {
+    int rc = 0;
+    if (memchr(file.data, '\0', file.len) != NULL || !serverid_parse(file.data, out)) {
+        char what[128];
+        describe_non_uuid(file.data, file.len, what, sizeof what);
         snprintf(error, error_size,
-                 "server id file %s does not hold a UUID: it is larger than %d "
-                 "bytes",
-                 path, MAX_FILE_BYTES);
-        return -1;
+                 "server id file %s does not hold a UUID: %s (fix or remove it; removing it gives "
+                 "this server a new id and new keys)",
+                 path, what);
+        rc = -1;
     }
-    buffer[len] = '\0';
-    if (memchr(buffer, '\0', len) == NULL && serverid_parse(buffer, out))
-        return 0;
-    char what[128];
-    describe_non_uuid(buffer, len, what, sizeof what);
-    snprintf(error, error_size,
-             "server id file %s does not hold a UUID: %s (fix or remove it; removing it gives "
-             "this server a new id and new keys)",
-             path, what);
-    return -1;
-}
-
-static int read_server_id_file(const char *path, char out[SERVERID_LEN + 1], char *error,
-                               size_t error_size)
-{
-    int fd = open_id_file(path, error, error_size);
-    if (fd < 0)
-        return -1;
-    int rc = load_server_id(fd, path, out, error, error_size);
-    close(fd);
+    file_contents_wipe(&file);
     return rc;
 }
 
 int serverid_load_or_create(const char *path, char out[SERVERID_LEN + 1], char *error,
                             size_t error_size)
 {
-    int fd = open_id_file(path, error, error_size);
-    if (fd >= 0) {
-        int rc = load_server_id(fd, path, out, error, error_size);
-        close(fd);
-        return rc;
-    }
-    if (errno != ENOENT)
+    bool missing = false;
+    if (read_server_id_file(path, out, &missing, error, error_size) == 0)
+        return 0;
+    if (!missing)
         return -1;
     if (!serverid_generate(out)) {
         snprintf(error, error_size, "cannot generate a server id: no randomness");
@@ -339,7 +308,7 @@ int serverid_load_or_create(const char *path, char out[SERVERID_LEN + 1], char *
                   LOG_END);
         return 0;
     case EXISTS: /* another creator won the race: its id is ours */
-        return read_server_id_file(path, out, error, error_size);
+        return read_server_id_file(path, out, &missing, error, error_size);
     default:
         return -1;
     }

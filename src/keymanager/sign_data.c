@@ -151,11 +151,11 @@ static int check_request(const key_entry *entry, const km_signer_opts *opts, siz
     signing_choice choice;
     char error[512];
     if (!signing_choose(entry->type, opts, &choice, error, sizeof error)) {
-        km_status_set(status, KM_INVALID_ARGUMENT, "%s", error);
+        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "%s", error);
         return -1;
     }
     if (data_len != choice.digest_len) {
-        km_status_set(status, KM_INVALID_ARGUMENT,
+        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT,
                       "data is %zu bytes long; a %s digest is %zu bytes", data_len,
                       signing_hash_name(opts->hash), choice.digest_len);
         return -1;
@@ -163,31 +163,31 @@ static int check_request(const key_entry *entry, const km_signer_opts *opts, siz
     return 0;
 }
 
-int km_sign_data_start(km_manager *manager, const km_call *call, const char *key_id,
+int km_sign_data_start(km_manager *manager, const aws_call_ctx *call, const char *key_id,
                        const uint8_t *data, size_t data_len, const km_signer_opts *opts,
                        km_sign_done_fn done, void *user, km_status *status)
 {
     km_status_ok(status);
     if (key_id == NULL || key_id[0] == '\0') {
-        km_status_set(status, KM_INVALID_ARGUMENT, "key id is required");
+        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "key id is required");
         return -1;
     }
     if (opts == NULL) {
-        km_status_set(status, KM_INVALID_ARGUMENT, "signer opts is required");
+        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "signer opts is required");
         return -1;
     }
     km_state *state = km_state_acquire(manager);
     if (state == NULL) {
-        km_status_set(status, KM_FAILED_PRECONDITION, "not configured");
+        km_status_set(status, GRPC_STATUS_FAILED_PRECONDITION, "not configured");
         return -1;
     }
     key_entry *entry = key_cache_get(&state->cache, key_id);
     sign_op *op = NULL;
     if (entry == NULL)
-        km_status_set(status, KM_NOT_FOUND, "key \"%s\" not found", key_id);
+        km_status_set(status, GRPC_STATUS_NOT_FOUND, "key \"%s\" not found", key_id);
     else if (check_request(entry, opts, data_len, status) == 0 &&
              (data_len > sizeof op->digest || (op = calloc(1, sizeof *op)) == NULL))
-        km_status_set(status, KM_INTERNAL, "out of memory");
+        km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");
     if (op == NULL) {
         key_entry_release(entry);
         km_state_release(state);
@@ -195,8 +195,7 @@ int km_sign_data_start(km_manager *manager, const km_call *call, const char *key
     }
     *op = (sign_op){.state = state,
                     .entry = entry,
-                    .ctx = {.deadline_ms = call != NULL ? call->deadline_ms : 0,
-                            .cancelled = call != NULL ? call->cancelled : NULL},
+                    .ctx = call != NULL ? *call : (aws_call_ctx){0},
                     .digest_len = data_len,
                     .opts = *opts,
                     .done = done,

@@ -3,6 +3,8 @@
 
 #include <time.h>
 
+#include "common/clock.h"
+
 int64_t deadline_to_monotonic_ms(gpr_timespec deadline, gpr_timespec now, int64_t monotonic_now_ms)
 {
     if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) == 0)
@@ -17,14 +19,5 @@ int64_t deadline_monotonic_ms(gpr_timespec deadline)
 {
     if (deadline.clock_type == GPR_TIMESPAN)
         return 0;
-    return deadline_to_monotonic_ms(deadline, gpr_now(deadline.clock_type), monotonic_ms());
+    return deadline_to_monotonic_ms(deadline, gpr_now(deadline.clock_type), clock_monotonic_ms());
 }
-
-int64_t monotonic_us(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-}
-
-int64_t monotonic_ms(void) { return monotonic_us() / 1000; }

@@ -14,8 +14,4 @@ int64_t deadline_to_monotonic_ms(gpr_timespec deadline, gpr_timespec now, int64_
 /* The same with the clocks read now. */
 int64_t deadline_monotonic_ms(gpr_timespec deadline);
 
-/* CLOCK_MONOTONIC now, in milliseconds and microseconds. */
-int64_t monotonic_ms(void);
-int64_t monotonic_us(void);
-
 #endif

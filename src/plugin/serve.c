@@ -69,8 +69,10 @@ static int serve_on(const handshake_socket *socket, pid_t parent, km_manager *ma
 {
     worker_pool *pool = workers_new(WORKER_THREADS, WORKER_QUEUE);
     char error[300];
+    server_methods methods = {.user = manager};
+    methods.methods = services_methods(&methods.count);
     plugin_server *server =
-        pool != NULL ? server_start(socket->path, pool, error, sizeof error) : NULL;
+        pool != NULL ? server_start(socket->path, &methods, pool, error, sizeof error) : NULL;
     if (server == NULL) {
         log_write(LOG_ERROR, "plugin", "cannot start the gRPC server", "error",
                   pool != NULL ? error : "no worker threads", LOG_END);
@@ -109,7 +111,6 @@ int plugin_serve(void)
     gpr_set_log_function(grpc_log_to_hclog);
     grpc_init();
     km_manager *manager = km_new();
-    services_bind(manager);
     int code = manager != NULL ? serve_on(&socket, parent, manager) : 1;
     km_free(manager);
     grpc_shutdown();

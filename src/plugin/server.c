@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "plugin/call.h"
 #include "plugin/deadline.h"
-#include "plugin/services.h"
 
 enum {
     REQUESTS_PER_METHOD = 16, /* outstanding request_registered_call per method */
@@ -56,19 +56,20 @@ struct call_context {
     int close_cancelled;
     atomic_bool cancelled;
     bool counted_async; /* counted in live_async until released */
-    km_call km;
+    aws_call_ctx call_ctx;
     atomic_int refs;
     pthread_mutex_t lock; /* serialises batches started on this call */
     bool final_started;
     grpc_byte_buffer *response;
     grpc_slice status_details;
-    int status_code;
+    grpc_status_code status_code;
     int64_t started_us;
     call_context *next_stream, *prev_stream; /* open streams, CQ thread only */
     call_tag tag_new, tag_close, tag_initial, tag_final, tag_recv;
 };
 
 struct plugin_server {
+    server_methods methods;
     grpc_completion_queue *cq;
     grpc_server *server;
     void *registered[MAX_METHODS];
@@ -143,8 +144,9 @@ static void log_call_end(const call_context *ctx)
     char *owned;
     const char *path = call_path(ctx, &owned);
     char status[16], duration[32];
-    snprintf(status, sizeof status, "%d", ctx->status_code);
-    snprintf(duration, sizeof duration, "%lld", (long long)(monotonic_us() - ctx->started_us));
+    snprintf(status, sizeof status, "%d", (int)ctx->status_code);
+    snprintf(duration, sizeof duration, "%lld",
+             (long long)(clock_monotonic_us() - ctx->started_us));
     log_write(LOG_DEBUG, "grpc", "rpc", "method", path, "code", status, "duration_us", duration,
               LOG_END);
     gpr_free(owned);
@@ -185,7 +187,7 @@ static bool call_start(call_context *ctx, const grpc_op *ops, size_t count, call
 }
 
 /* The one final batch: initial metadata (unless sent), message, status. */
-static void call_finish(call_context *ctx, grpc_byte_buffer *response, int code,
+static void call_finish(call_context *ctx, grpc_byte_buffer *response, grpc_status_code code,
                         const char *message, bool initial_sent)
 {
     pthread_mutex_lock(&ctx->lock);
@@ -210,7 +212,7 @@ static void call_finish(call_context *ctx, grpc_byte_buffer *response, int code,
     ctx->status_code = code;
     ctx->status_details = grpc_slice_from_copied_string(message != NULL ? message : "");
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[n].data.send_status_from_server.status = (grpc_status_code)code;
+    ops[n].data.send_status_from_server.status = code;
     ops[n++].data.send_status_from_server.status_details = &ctx->status_details;
     if (!call_start(ctx, ops, n, &ctx->tag_final)) {
         grpc_slice_unref(ctx->status_details);
@@ -234,19 +236,24 @@ void call_reply(call_context *ctx, const ProtobufCMessage *message)
     call_finish(ctx, buffer, GRPC_STATUS_OK, "", call_is_stream(ctx));
 }
 
-void call_fail(call_context *ctx, int code, const char *message)
+void call_fail(call_context *ctx, grpc_status_code code, const char *message)
 {
     call_finish(ctx, NULL, code, message, call_is_stream(ctx));
 }
 
-const km_call *call_km(const call_context *ctx) { return &ctx->km; }
+const aws_call_ctx *call_ctx_of(const call_context *ctx) { return &ctx->call_ctx; }
 
 const char *call_method_name(const call_context *ctx)
 {
     return ctx->method != NULL ? ctx->method->name : "unknown";
 }
 
-plugin_server *call_server(const call_context *ctx) { return ctx->server; }
+void *call_user(const call_context *ctx) { return ctx->server->methods.user; }
+
+void call_request_stop(const call_context *ctx, const char *reason)
+{
+    server_request_stop(ctx->server, reason);
+}
 
 /* --- requesting calls ------------------------------------------------------- */
 
@@ -263,7 +270,7 @@ static void post_request(plugin_server *server, const method_def *method)
     } else {
         bool unary = method_is_unary(method);
         error = grpc_server_request_registered_call(
-            server->server, server->registered[method - service_methods], &ctx->call,
+            server->server, server->registered[method - server->methods.methods], &ctx->call,
             &ctx->deadline, &ctx->request_metadata, unary ? &ctx->payload : NULL, server->cq,
             server->cq, &ctx->tag_new);
     }
@@ -422,11 +429,11 @@ static void on_new_call(call_context *ctx, bool success)
         return;
     }
     atomic_fetch_add(&server->live_calls, 1);
-    ctx->started_us = monotonic_us();
+    ctx->started_us = clock_monotonic_us();
     if (ctx->method == NULL)
         ctx->deadline = ctx->details.deadline;
-    ctx->km.deadline_ms = deadline_monotonic_ms(ctx->deadline);
-    ctx->km.cancelled = &ctx->cancelled;
+    ctx->call_ctx.deadline_ms = deadline_monotonic_ms(ctx->deadline);
+    ctx->call_ctx.cancelled = &ctx->cancelled;
     atomic_store(&ctx->refs, 1); /* the handler's reference */
 
     grpc_op op;
@@ -520,10 +527,10 @@ static int async_limit(void)
     return (int)value;
 }
 
-plugin_server *server_start(const char *socket_path, worker_pool *pool, char *error,
-                            size_t error_size)
+plugin_server *server_start(const char *socket_path, const server_methods *methods,
+                            worker_pool *pool, char *error, size_t error_size)
 {
-    if (service_method_count > MAX_METHODS) {
+    if (methods->count > MAX_METHODS) {
         snprintf(error, error_size, "too many methods");
         return NULL;
     }
@@ -532,14 +539,15 @@ plugin_server *server_start(const char *socket_path, worker_pool *pool, char *er
         snprintf(error, error_size, "out of memory");
         return NULL;
     }
+    server->methods = *methods;
     server->pool = pool;
     server->async_limit = async_limit();
     server->shutdown_tag = (call_tag){TAG_SERVER_SHUTDOWN, NULL};
     server->cq = grpc_completion_queue_create_for_next(NULL);
     server->server = grpc_server_create(NULL, NULL);
     grpc_server_register_completion_queue(server->server, server->cq, NULL);
-    for (size_t i = 0; i < service_method_count; i++) {
-        const method_def *method = &service_methods[i];
+    for (size_t i = 0; i < methods->count; i++) {
+        const method_def *method = &methods->methods[i];
         bool unary = method_is_unary(method);
         server->registered[i] = grpc_server_register_method(
             server->server, method->path, NULL,
@@ -558,9 +566,9 @@ plugin_server *server_start(const char *socket_path, worker_pool *pool, char *er
         return NULL;
     }
     grpc_server_start(server->server);
-    for (size_t i = 0; i < service_method_count; i++) {
+    for (size_t i = 0; i < methods->count; i++) {
         for (int k = 0; k < REQUESTS_PER_METHOD; k++)
-            post_request(server, &service_methods[i]);
+            post_request(server, &methods->methods[i]);
     }
     for (int k = 0; k < GENERIC_REQUESTS; k++)
         post_request(server, NULL);
@@ -602,14 +610,14 @@ int server_run(plugin_server *server, int64_t drain_ms, int64_t cancel_ms)
             handle_event(server, &event);
         if (!stopping && atomic_load(&server->stop_requested)) {
             stopping = true;
-            stop_started = monotonic_ms();
+            stop_started = clock_monotonic_ms();
             finish_streams(server);
             if (server->stop_hook != NULL)
                 server->stop_hook(server->stop_hook_arg);
         }
         if (!stopping)
             continue;
-        int64_t elapsed = monotonic_ms() - stop_started;
+        int64_t elapsed = clock_monotonic_ms() - stop_started;
         if (!cancelled_all && (atomic_load(&server->live_unary) == 0 || elapsed >= drain_ms)) {
             grpc_server_cancel_all_calls(server->server);
             cancelled_all = true;

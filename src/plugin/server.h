@@ -8,14 +8,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plugin/call.h"
 #include "plugin/workers.h"
 
 typedef struct plugin_server plugin_server;
 
-/* Registers every method of services.h, listens on the unix socket path and
+/* What a server serves: its method table (count entries, kept by the caller
+ * for the server's life) and the user pointer every handler reaches through
+ * call_user. */
+typedef struct {
+    const method_def *methods;
+    size_t count;
+    void *user;
+} server_methods;
+
+/* Registers every method of the table, listens on the unix socket path and
  * starts. grpc_init must have been called. NULL with a reason in error. */
-plugin_server *server_start(const char *socket_path, worker_pool *pool, char *error,
-                            size_t error_size);
+plugin_server *server_start(const char *socket_path, const server_methods *methods,
+                            worker_pool *pool, char *error, size_t error_size);
 
 /* hook(arg) runs once on the serving thread when the stop begins (after the
  * listener is closed), e.g. to remove the socket before a host's SIGKILL. */

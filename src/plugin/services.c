@@ -9,9 +9,9 @@
 #include "common/log.h"
 #include "common/secrets.h"
 #include "config/config.h"
+#include "keymanager/keymanager.h"
 #include "goplugin/broker/goplugin_broker.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "plugin/server.h"
 #include "spire/plugin/server/keymanager/v1/keymanager.pb-c.h"
 #include "spire/service/common/config/v1/config.pb-c.h"
 #include "spire/service/private/init/v1/init.pb-c.h"
@@ -39,10 +39,6 @@ typedef Grpc__Health__V1__HealthCheckResponse HealthCheckResponse;
 static const char KEYMANAGER_SERVICE[] = "spire.plugin.server.keymanager.v1.KeyManager";
 static const char CONFIG_SERVICE[] = "spire.service.common.config.v1.Config";
 
-static km_manager *bound_manager;
-
-void services_bind(km_manager *manager) { bound_manager = manager; }
-
 /* --- helpers ----------------------------------------------------------------- */
 
 /* Unpacks the request, or answers INVALID_ARGUMENT naming the method. */
@@ -56,7 +52,7 @@ static void *unpack_or_fail(call_context *ctx, const ProtobufCMessageDescriptor 
         char text[256];
         snprintf(text, sizeof text, "%s: malformed request (not a valid %s message)",
                  call_method_name(ctx), descriptor->name);
-        call_fail(ctx, KM_INVALID_ARGUMENT, text);
+        call_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, text);
     }
     return message;
 }
@@ -69,7 +65,7 @@ static void free_message(void *message)
 
 static void fail_with_status(call_context *ctx, const km_status *status)
 {
-    int code = status->code != KM_OK ? status->code : KM_INTERNAL;
+    grpc_status_code code = status->code != GRPC_STATUS_OK ? status->code : GRPC_STATUS_INTERNAL;
     call_fail(ctx, code, status->message[0] != '\0' ? status->message : "keymanager failed");
 }
 
@@ -99,7 +95,7 @@ static void handle_health_check(call_context *ctx, const ProtobufCBinaryData *re
     if (in->service[0] != '\0' && strcmp(in->service, "plugin") != 0) {
         char text[200];
         snprintf(text, sizeof text, "unknown service %.100s", in->service);
-        call_fail(ctx, KM_NOT_FOUND, text);
+        call_fail(ctx, GRPC_STATUS_NOT_FOUND, text);
     } else {
         HealthCheckResponse out = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
         out.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
@@ -134,7 +130,7 @@ static void handle_shutdown(call_context *ctx, const ProtobufCBinaryData *reques
     Plugin__Empty out = PLUGIN__EMPTY__INIT;
     call_reply(ctx, &out.base);
     free_message(in);
-    server_request_stop(call_server(ctx), "Shutdown RPC");
+    call_request_stop(ctx, "Shutdown RPC");
 }
 
 static void handle_init(call_context *ctx, const ProtobufCBinaryData *request)
@@ -198,14 +194,14 @@ static void handle_configure(call_context *ctx, const ProtobufCBinaryData *reque
                             km_check_environment, &notes);
     if (config == NULL) {
         char *joined = config_notes_join(&notes, "; ");
-        call_fail(ctx, KM_INVALID_ARGUMENT,
+        call_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT,
                   joined != NULL && joined[0] != '\0' ? joined : "invalid configuration");
         free(joined);
     } else {
         log_set_level(config->log_level);
         secrets_allow_core_dumps(config->log_level <= LOG_DEBUG);
         km_status status = {0};
-        if (km_configure(bound_manager, call_km(ctx), config, &status) == 0) {
+        if (km_configure(call_user(ctx), call_ctx_of(ctx), config, &status) == 0) {
             ConfigureResponse out = SPIRE__SERVICE__COMMON__CONFIG__V1__CONFIGURE_RESPONSE__INIT;
             call_reply(ctx, &out.base);
         } else {
@@ -241,8 +237,8 @@ static void handle_generate_key(call_context *ctx, const ProtobufCBinaryData *re
         return;
     km_public_key key = {0};
     km_status status = {0};
-    int rc = km_generate_key(bound_manager, call_km(ctx), in->key_id, (km_key_type)in->key_type,
-                             &key, &status);
+    int rc = km_generate_key(call_user(ctx), call_ctx_of(ctx), in->key_id,
+                             (km_key_type)in->key_type, &key, &status);
     PublicKey public_key;
     GenerateKeyResponse out = SPIRE__PLUGIN__SERVER__KEYMANAGER__V1__GENERATE_KEY_RESPONSE__INIT;
     out.public_key = &public_key;
@@ -258,7 +254,7 @@ static void handle_get_public_key(call_context *ctx, const ProtobufCBinaryData *
         return;
     km_public_key key = {0};
     km_status status = {0};
-    int rc = km_get_public_key(bound_manager, in->key_id, &key, &status);
+    int rc = km_get_public_key(call_user(ctx), in->key_id, &key, &status);
     PublicKey public_key;
     GetPublicKeyResponse out = SPIRE__PLUGIN__SERVER__KEYMANAGER__V1__GET_PUBLIC_KEY_RESPONSE__INIT;
     out.public_key = &public_key;
@@ -275,11 +271,11 @@ static void handle_get_public_keys(call_context *ctx, const ProtobufCBinaryData 
     km_public_key *keys = NULL;
     size_t count = 0;
     km_status status = {0};
-    if (km_get_public_keys(bound_manager, &keys, &count, &status) == 0) {
+    if (km_get_public_keys(call_user(ctx), &keys, &count, &status) == 0) {
         PublicKey *items = calloc(count ? count : 1, sizeof *items);
         PublicKey **pointers = calloc(count ? count : 1, sizeof *pointers);
         if (items == NULL || pointers == NULL) {
-            call_fail(ctx, KM_INTERNAL, "GetPublicKeys: out of memory");
+            call_fail(ctx, GRPC_STATUS_INTERNAL, "GetPublicKeys: out of memory");
         } else {
             for (size_t i = 0; i < count; i++) {
                 public_key_to_proto(&keys[i], &items[i]);
@@ -346,8 +342,8 @@ static void handle_sign_data(call_context *ctx, const ProtobufCBinaryData *reque
     km_signer_opts opts = signer_opts_of(in);
     km_status status = {0};
     call_hold(ctx); /* on_signed's, from now on */
-    if (km_sign_data_start(bound_manager, call_km(ctx), in->key_id, in->data.data, in->data.len,
-                           &opts, on_signed, ctx, &status) != 0) {
+    if (km_sign_data_start(call_user(ctx), call_ctx_of(ctx), in->key_id, in->data.data,
+                           in->data.len, &opts, on_signed, ctx, &status) != 0) {
         fail_with_status(ctx, &status);
         call_release(ctx);
     }
@@ -360,7 +356,7 @@ static void handle_sign_data(call_context *ctx, const ProtobufCBinaryData *reque
 #define CONFIG     "/spire.service.common.config.v1.Config/"
 #define INIT       "/spire.service.private.init.v1.Init/"
 
-const method_def service_methods[] = {
+static const method_def service_methods[] = {
     {"/grpc.health.v1.Health/Check", "Check", METHOD_INLINE, handle_health_check},
     {"/plugin.GRPCBroker/StartStream", "StartStream", METHOD_BIDI_STREAM, handle_broker_message},
     {"/plugin.GRPCController/Shutdown", "Shutdown", METHOD_INLINE, handle_shutdown},
@@ -374,4 +370,9 @@ const method_def service_methods[] = {
     {KEYMANAGER "GetPublicKeys", "GetPublicKeys", METHOD_INLINE, handle_get_public_keys},
     {KEYMANAGER "SignData", "SignData", METHOD_ASYNC, handle_sign_data},
 };
-const size_t service_method_count = sizeof service_methods / sizeof service_methods[0];
+
+const method_def *services_methods(size_t *count)
+{
+    *count = sizeof service_methods / sizeof service_methods[0];
+    return service_methods;
+}

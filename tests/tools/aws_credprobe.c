@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "aws/credentials.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/secrets.h"
 
@@ -48,8 +49,7 @@ static void sha256_hex(const char *text, char out[65])
     unsigned char digest[32];
     unsigned int len = 0;
     EVP_Digest(text, strlen(text), digest, &len, EVP_sha256(), NULL);
-    for (unsigned int i = 0; i < len; i++)
-        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+    hex_encode(digest, len, out);
 }
 
 static json_t *describe(const aws_credentials *c)

@@ -29,6 +29,7 @@
 #include "aws/http.h"
 #include "aws/kms.h"
 #include "aws/tagging.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 typedef struct {
@@ -90,7 +91,7 @@ static aws_call_ctx call_ctx(probe *p)
 {
     aws_call_ctx ctx = {.cancelled = &p->cancelled};
     if (p->options->deadline_ms > 0)
-        ctx.deadline_ms = aws_monotonic_ms() + p->options->deadline_ms;
+        ctx.deadline_ms = clock_monotonic_ms() + p->options->deadline_ms;
     return ctx;
 }
 
@@ -468,12 +469,7 @@ typedef struct {
     aws_error last_error;
 } repeat_worker;
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
-}
+static double now_ms(void) { return (double)clock_monotonic_us() / 1000.0; }
 
 static void *repeat_run(void *arg)
 {

@@ -23,6 +23,7 @@
 #include "aws/clock.h"
 #include "aws/http.h"
 #include "aws/kms_internal.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 /* --- the scripted server ------------------------------------------------------------ */
@@ -312,8 +313,6 @@ static void wait_done(fixture *fx, int n)
     pthread_mutex_unlock(&fx->out.lock);
 }
 
-static int64_t now_ms(void) { return aws_monotonic_ms(); }
-
 #define SIGNED "{\"KeyId\":\"k\",\"Signature\":\"c2lnbmVk\",\"SigningAlgorithm\":\"ECDSA_SHA_256\"}"
 
 /* --- tests --------------------------------------------------------------------- */
@@ -339,13 +338,13 @@ static void test_retries_wait_on_timers(void **state)
     script((scripted){.status = 500, .body = "{\"__type\":\"KMSInternalException\"}"});
     script((scripted){.status = 503, .body = "{\"__type\":\"ServiceUnavailableException\"}"});
     script((scripted){.status = 200, .body = SIGNED});
-    int64_t started = now_ms();
+    int64_t started = clock_monotonic_ms();
     start_sign(fx, NULL);
     wait_done(fx, 1);
     assert_int_equal(fx->out.rc, 0);
     assert_int_equal(fx->out.err.attempts, 3);
     assert_int_equal(requests_received(), 3);
-    assert_true(now_ms() - started >= 300); /* the backoffs were waited for */
+    assert_true(clock_monotonic_ms() - started >= 300); /* the backoffs were waited for */
     /* two retries took 5 tokens each; the success gave the last 5 back */
     assert_int_equal(kms_client_retry_tokens(fx->client), AWS_RETRY_QUOTA_CAPACITY - 5);
 }
@@ -429,7 +428,7 @@ static void test_deadline_ends_the_exchange(void **state)
 {
     fixture *fx = *state;
     script((scripted){.status = 0});
-    aws_call_ctx ctx = {.deadline_ms = now_ms() + 300};
+    aws_call_ctx ctx = {.deadline_ms = clock_monotonic_ms() + 300};
     start_sign(fx, &ctx);
     wait_done(fx, 1);
     assert_int_equal(fx->out.rc, -1);
@@ -512,9 +511,9 @@ static int noted(void)
 
 static void wait_noted(int n)
 {
-    int64_t until = now_ms() + 10000;
+    int64_t until = clock_monotonic_ms() + 10000;
     while (noted() < n) {
-        if (now_ms() > until)
+        if (clock_monotonic_ms() > until)
             fail_msg("%d events, expected %d", noted(), n);
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL); /* polling the events with a deadline */

@@ -20,6 +20,7 @@
 #include "aws/clock.h"
 #include "aws/credentials_internal.h"
 #include "aws/http.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 enum { T0 = 1800000000, LIFETIME = 3600, WAIT_LIMIT_S = 10, THREADS = 8 };
@@ -440,7 +441,7 @@ static void waiting_caller_returns_at_its_deadline(void **state)
     wait_for(w, 2, 0); /* the leader is inside the refresh */
 
     aws_error err;
-    aws_call_ctx call = {.deadline_ms = aws_monotonic_ms() + 100};
+    aws_call_ctx call = {.deadline_ms = clock_monotonic_ms() + 100};
     assert_int_equal(get_with(p, &call, &err), -1);
     assert_int_equal(err.status, AWS_ERR_TIMEOUT);
     assert_non_null(strstr(err.message, "deadline passed while waiting for AWS credentials"));

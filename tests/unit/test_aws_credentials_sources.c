@@ -3,7 +3,9 @@
  * Authorization header, the IMDSv2 token dance (401 retry, v1 fallback, no
  * role), credential_process (exit status, timeout, output limits), clock
  * skew on STS (the Date teaches the clock, AssumeRole refused for skew is
- * signed again once) and the call's deadline reaching every request. */
+ * signed again once), STS's standard retries (a 5xx or a lost connection is
+ * tried again, at most 3 attempts, an access denial never) and the call's
+ * deadline reaching every request. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -472,6 +474,75 @@ static void web_identity_answer_teaches_the_clock(void **state)
     free(plan);
 }
 
+static int64_t slept_ms[MAX_EXCHANGES];
+static int sleeps;
+
+static int record_sleep(void *user, int64_t ms, const atomic_bool *cancelled)
+{
+    (void)user;
+    (void)cancelled;
+    slept_ms[sleeps++] = ms;
+    return 0;
+}
+
+static double half(void *user)
+{
+    (void)user;
+    return 0.5;
+}
+
+static const char STS_UNAVAILABLE[] =
+    "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>try "
+    "later</Message></Error><RequestId>r5</RequestId></ErrorResponse>";
+
+/* AssumeRole and AssumeRoleWithWebIdentity take the one STS path
+ * (aws_sts_post): a 503 and a lost connection are retried with the standard
+ * backoff; three failures end the fetch with STS's code; a 403 is not
+ * retried. */
+static void sts_calls_are_retried(void **state)
+{
+    (void)state;
+    log_set_level(LOG_ERROR);
+    aws_cred_plan *plan = assume_role_plan();
+    script s = {.answers = {{503, STS_UNAVAILABLE}, {0, NULL}, {200, STS_ANSWER}}};
+    aws_cred_fetch_ctx ctx = ctx_for(&s);
+    ctx.retry_hooks = (aws_retry_hooks){.random = half, .sleep_ms = record_sleep};
+    sleeps = 0;
+    aws_credentials c;
+    aws_error err;
+    aws_error_clear(&err);
+    assert_int_equal(aws_cred_plan_fetch(plan, &ctx, &c, &err), 0);
+    assert_string_equal(c.access_key_id, "ASIASTS");
+    assert_int_equal(s.count, 3);
+    assert_string_equal(s.requests[0].body, s.requests[2].body);
+    assert_string_equal(s.requests[2].signer, "AKIABASE");
+    assert_int_equal(sleeps, 2);
+    assert_int_equal(slept_ms[0], 500);  /* 0.5 * 2^0 s */
+    assert_int_equal(slept_ms[1], 1000); /* 0.5 * 2^1 s */
+    aws_credentials_clear(&c);
+
+    s = (script){.answers = {{503, STS_UNAVAILABLE},
+                             {503, STS_UNAVAILABLE},
+                             {503, STS_UNAVAILABLE},
+                             {200, STS_ANSWER}}};
+    assert_int_equal(aws_cred_plan_fetch(plan, &ctx, &c, &err), -1);
+    assert_int_equal(s.count, 3);
+    assert_int_equal(err.status, AWS_ERR_CREDENTIALS);
+    assert_int_equal(err.attempts, 3);
+    assert_string_equal(err.code, "ServiceUnavailable");
+    assert_string_equal(err.request_id, "r5");
+    assert_non_null(strstr(err.message, "AssumeRole arn:aws:iam::1:role/one: STS error "
+                                        "ServiceUnavailable: try later"));
+
+    s = (script){.answers = {{403, NULL}, {200, STS_ANSWER}}};
+    s.answers[0].body = "<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message>"
+                        "</Error></ErrorResponse>";
+    assert_int_equal(aws_cred_plan_fetch(plan, &ctx, &c, &err), -1);
+    assert_int_equal(s.count, 1);
+    assert_string_equal(err.code, "AccessDenied");
+    free(plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +556,7 @@ int main(void)
         cmocka_unit_test(process_plan),
         cmocka_unit_test(assume_role_skew_refusal_is_signed_again),
         cmocka_unit_test(web_identity_answer_teaches_the_clock),
+        cmocka_unit_test(sts_calls_are_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
-/* Unit tests for file_read_regular (common/file_read.h): content and length
+/* Unit tests for common/file_read.h: file_read_regular's content and length
  * (NUL bytes included), missing files, a directory, a FIFO nobody writes to
  * (refused at once; a watchdog unblocks a reader that would hang, so that
  * the test fails instead), the size bound, and files whose stat size is 0
- * (/proc). */
+ * (/proc); the problem's fields; file_check_regular (the same checks, nothing
+ * read) and file_read_stream (a pipe, bounded). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,8 +63,8 @@ static void reads_content_and_length(void **state)
     static const char data[] = "line one\nsecret\0after a NUL\n";
     write_bytes(f->path, data, sizeof data - 1);
     file_contents got;
-    char message[256];
-    assert_int_equal(file_read_regular(f->path, 1024, &got, message, sizeof message), FILE_READ_OK);
+    file_problem problem;
+    assert_int_equal(file_read_regular(f->path, 1024, &got, &problem), FILE_READ_OK);
     assert_int_equal(got.len, sizeof data - 1);
     assert_memory_equal(got.data, data, sizeof data - 1);
     assert_int_equal(got.data[got.len], '\0');
@@ -72,7 +73,7 @@ static void reads_content_and_length(void **state)
     assert_int_equal(got.len, 0);
 
     write_bytes(f->path, "", 0);
-    assert_int_equal(file_read_regular(f->path, 1024, &got, message, sizeof message), FILE_READ_OK);
+    assert_int_equal(file_read_regular(f->path, 1024, &got, &problem), FILE_READ_OK);
     assert_int_equal(got.len, 0);
     assert_string_equal(got.data, "");
     file_contents_wipe(&got);
@@ -82,30 +83,35 @@ static void missing_and_unreadable(void **state)
 {
     fixture *f = *state;
     file_contents got;
-    char message[256];
-    assert_int_equal(file_read_regular(f->path, 1024, &got, message, sizeof message),
-                     FILE_READ_MISSING);
+    file_problem problem;
+    assert_int_equal(file_read_regular(f->path, 1024, &got, &problem), FILE_READ_MISSING);
     assert_null(got.data);
     char expected[300];
     snprintf(expected, sizeof expected, "cannot read %s: No such file or directory", f->path);
-    assert_string_equal(message, expected);
+    assert_string_equal(problem.message, expected);
+    assert_int_equal(problem.error_number, ENOENT);
+    assert_null(problem.not_regular);
+    assert_false(problem.too_large);
 
     char below_a_file[160];
     write_bytes(f->path, "x", 1);
     snprintf(below_a_file, sizeof below_a_file, "%s/child", f->path);
-    assert_int_equal(file_read_regular(below_a_file, 1024, &got, NULL, 0), FILE_READ_MISSING);
+    assert_int_equal(file_read_regular(below_a_file, 1024, &got, NULL), FILE_READ_MISSING);
 }
 
 static void directory_is_named(void **state)
 {
     fixture *f = *state;
     file_contents got;
-    char message[256], expected[300];
-    assert_int_equal(file_read_regular(f->dir, 1024, &got, message, sizeof message),
-                     FILE_READ_FAILED);
+    file_problem problem;
+    char expected[300];
+    assert_int_equal(file_read_regular(f->dir, 1024, &got, &problem), FILE_READ_FAILED);
     assert_null(got.data);
     snprintf(expected, sizeof expected, "%s is a directory, not a file", f->dir);
-    assert_string_equal(message, expected);
+    assert_string_equal(problem.message, expected);
+    assert_string_equal(problem.not_regular, "a directory");
+    assert_true(S_ISDIR(problem.mode));
+    assert_int_equal(problem.error_number, 0);
 }
 
 /* --- FIFO: refused at once; a watchdog turns a hang into a failure --------- */
@@ -150,8 +156,8 @@ static void fifo_is_refused_without_waiting(void **state)
     assert_int_equal(pthread_create(&thread, NULL, watch, &w), 0);
 
     file_contents got;
-    char message[256];
-    file_read_result result = file_read_regular(f->path, 1024, &got, message, sizeof message);
+    file_problem problem;
+    file_read_result result = file_read_regular(f->path, 1024, &got, &problem);
 
     pthread_mutex_lock(&w.lock);
     w.done = true;
@@ -165,7 +171,7 @@ static void fifo_is_refused_without_waiting(void **state)
     assert_int_equal(result, FILE_READ_FAILED);
     char expected[300];
     snprintf(expected, sizeof expected, "%s is not a regular file (a FIFO)", f->path);
-    assert_string_equal(message, expected);
+    assert_string_equal(problem.message, expected);
     file_contents_wipe(&got);
 }
 
@@ -176,15 +182,17 @@ static void size_is_bounded(void **state)
     memset(data, 'x', sizeof data);
     write_bytes(f->path, data, sizeof data);
     file_contents got;
-    char message[256], expected[300];
-    assert_int_equal(file_read_regular(f->path, 100, &got, message, sizeof message), FILE_READ_OK);
+    file_problem problem;
+    char expected[300];
+    assert_int_equal(file_read_regular(f->path, 100, &got, &problem), FILE_READ_OK);
     assert_int_equal(got.len, 100);
     file_contents_wipe(&got);
-    assert_int_equal(file_read_regular(f->path, 99, &got, message, sizeof message),
-                     FILE_READ_FAILED);
+    assert_int_equal(file_read_regular(f->path, 99, &got, &problem), FILE_READ_FAILED);
     assert_null(got.data);
     snprintf(expected, sizeof expected, "%s is larger than 99 bytes", f->path);
-    assert_string_equal(message, expected);
+    assert_string_equal(problem.message, expected);
+    assert_true(problem.too_large);
+    assert_int_equal(problem.max_bytes, 99);
 }
 
 /* /proc files say size 0 and still have content: read to the end, bounded. */
@@ -192,16 +200,56 @@ static void size_zero_files_are_read_to_the_end(void **state)
 {
     (void)state;
     file_contents got;
-    char message[256];
-    assert_int_equal(file_read_regular("/proc/self/status", 1 << 20, &got, message, sizeof message),
-                     FILE_READ_OK);
+    file_problem problem;
+    assert_int_equal(file_read_regular("/proc/self/status", 1 << 20, &got, &problem), FILE_READ_OK);
     assert_true(got.len > 100);
     assert_non_null(strstr(got.data, "Name:"));
     assert_int_equal(strlen(got.data), got.len);
     file_contents_wipe(&got);
-    assert_int_equal(file_read_regular("/proc/self/status", 10, &got, message, sizeof message),
-                     FILE_READ_FAILED);
-    assert_non_null(strstr(message, "is larger than 10 bytes"));
+    assert_int_equal(file_read_regular("/proc/self/status", 10, &got, &problem), FILE_READ_FAILED);
+    assert_non_null(strstr(problem.message, "is larger than 10 bytes"));
+}
+
+static void check_opens_and_reads_nothing(void **state)
+{
+    fixture *f = *state;
+    file_problem problem;
+    assert_int_equal(file_check_regular(f->path, &problem), FILE_READ_MISSING);
+    assert_int_equal(problem.error_number, ENOENT);
+    write_bytes(f->path, "pem", 3);
+    assert_int_equal(file_check_regular(f->path, &problem), FILE_READ_OK);
+    assert_string_equal(problem.message, "");
+    assert_int_equal(file_check_regular(f->dir, &problem), FILE_READ_FAILED);
+    assert_string_equal(problem.not_regular, "a directory");
+    unlink(f->path);
+    assert_int_equal(mkfifo(f->path, 0600), 0);
+    assert_int_equal(file_check_regular(f->path, &problem), FILE_READ_FAILED); /* no wait */
+    assert_string_equal(problem.not_regular, "a FIFO");
+}
+
+static void stream_is_read_to_its_end_bounded(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(write(fds[1], "plugin_data {}\n", 15), 15);
+    close(fds[1]);
+    file_contents got;
+    file_problem problem;
+    assert_int_equal(file_read_stream(fds[0], "-", 100, &got, &problem), FILE_READ_OK);
+    assert_int_equal(got.len, 15);
+    assert_string_equal(got.data, "plugin_data {}\n");
+    file_contents_wipe(&got);
+    close(fds[0]);
+
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(write(fds[1], "0123456789", 10), 10);
+    close(fds[1]);
+    assert_int_equal(file_read_stream(fds[0], "-", 9, &got, &problem), FILE_READ_FAILED);
+    assert_null(got.data);
+    assert_true(problem.too_large);
+    assert_string_equal(problem.message, "- is larger than 9 bytes");
+    close(fds[0]);
 }
 
 int main(void)
@@ -213,6 +261,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(fifo_is_refused_without_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(size_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(size_zero_files_are_read_to_the_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(check_opens_and_reads_nothing, setup, teardown),
+        cmocka_unit_test(stream_is_read_to_its_end_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

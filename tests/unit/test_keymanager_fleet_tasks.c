@@ -19,6 +19,7 @@
 
 #include "aws/clock.h"
 #include "aws/tagging.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "keymanager/fleet_internal.h"
 
@@ -1270,13 +1271,6 @@ static unsigned calls_of(op operation)
     return count;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 static void test_each_task_runs_on_its_own_period(void **state)
 {
     (void)state;
@@ -1355,9 +1349,9 @@ static void test_stop_cuts_a_running_task_short(void **state)
     assert_non_null(tasks);
     assert_true(wait_for_calls(OP_LIST_KEYS, 1, 5000));
 
-    int64_t started = now_ms();
+    int64_t started = clock_monotonic_ms();
     fleet_stop(tasks);
-    int64_t took = now_ms() - started;
+    int64_t took = clock_monotonic_ms() - started;
 
     assert_true(took < 1000);
     assert_true(fake.saw_cancellation);
@@ -1371,9 +1365,9 @@ static void test_stop_while_idle_is_prompt(void **state)
     fleet_options options = options_for_tests();
     fleet *tasks = fleet_start(&options);
     assert_non_null(tasks);
-    int64_t started = now_ms();
+    int64_t started = clock_monotonic_ms();
     fleet_stop(tasks);
-    assert_true(now_ms() - started < 500);
+    assert_true(clock_monotonic_ms() - started < 500);
     fleet_stop(NULL);
 }
 
