@@ -143,5 +143,5 @@ void tag_listing_denied_text(const aws_error *err, char *out, size_t size)
              "tag-based key discovery requires the \"tag:GetResources\" permission in an "
              "identity-based IAM policy (it cannot be granted through the KMS key policy); grant "
              "the permission or disable enable_tag_based_key_discovery: %s: %s",
-             err->code[0] != '\0' ? err->code : aws_status_name(err->status), err->message);
+             aws_error_name(err), err->message);
 }
