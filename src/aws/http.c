@@ -121,8 +121,8 @@ bool aws_http_on_event_thread(const aws_http *http)
 static long effective_timeout_ms(const aws_http *http, const aws_http_request *request)
 {
     long timeout = request->timeout_ms > 0 ? request->timeout_ms : http->request_timeout_ms;
-    if (request->deadline_ms > 0) {
-        int64_t left = request->deadline_ms - clock_monotonic_ms();
+    if (request->call.deadline_ms > 0) {
+        int64_t left = request->call.deadline_ms - clock_monotonic_ms();
         if (left <= 0)
             return 0;
         if (left < timeout)
@@ -253,7 +253,7 @@ int aws_http_start(aws_http *http, const aws_http_request *request, aws_http_don
     exchange->body = request->body;
     exchange->body_len = request->body ? request->body_len : 0;
     exchange->timeout_ms = timeout_ms;
-    exchange->cancelled = request->cancelled;
+    exchange->cancelled = request->call.cancelled;
     exchange->carries_secrets = request->carries_secrets;
     exchange->done = done;
     exchange->user = user;
