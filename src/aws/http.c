@@ -53,6 +53,19 @@ static int copy_options(aws_http *http, const aws_http_options *options)
     return 0;
 }
 
+/* Frees what aws_http_new set up, once the event thread is stopped (or was
+ * never started). */
+static void http_destroy(aws_http *http)
+{
+    http_loop_free(http);
+    aws_sigv4_cache_destroy(&http->sigv4);
+    pthread_cond_destroy(&http->helper_wake);
+    pthread_mutex_destroy(&http->helper_lock);
+    pthread_mutex_destroy(&http->lock);
+    free(http->ca_bundle);
+    free(http);
+}
+
 aws_http *aws_http_new(const aws_http_options *options)
 {
     pthread_once(&curl_once, curl_global_setup);
@@ -67,13 +80,7 @@ aws_http *aws_http_new(const aws_http_options *options)
     pthread_cond_init(&http->helper_wake, NULL);
     aws_sigv4_cache_init(&http->sigv4);
     if (copy_options(http, options) != 0 || http_loop_start(http) != 0) {
-        http_loop_free(http);
-        aws_sigv4_cache_destroy(&http->sigv4);
-        pthread_cond_destroy(&http->helper_wake);
-        pthread_mutex_destroy(&http->helper_lock);
-        pthread_mutex_destroy(&http->lock);
-        free(http->ca_bundle);
-        free(http);
+        http_destroy(http);
         return NULL;
     }
     return http;
@@ -96,13 +103,7 @@ void aws_http_free(aws_http *http)
         return;
     helper_stop(http); /* its queued jobs still use the event thread */
     http_loop_stop(http);
-    http_loop_free(http);
-    aws_sigv4_cache_destroy(&http->sigv4);
-    pthread_cond_destroy(&http->helper_wake);
-    pthread_mutex_destroy(&http->helper_lock);
-    pthread_mutex_destroy(&http->lock);
-    free(http->ca_bundle);
-    free(http);
+    http_destroy(http);
 }
 
 long aws_http_requests_made(aws_http *http) { return atomic_load(&http->requests); }
