@@ -31,6 +31,11 @@ const char *aws_status_name(aws_status status)
     return names[status];
 }
 
+const char *aws_error_name(const aws_error *err)
+{
+    return err->code[0] != '\0' ? err->code : aws_status_name(err->status);
+}
+
 void aws_error_clear(aws_error *err)
 {
     if (err != NULL)

@@ -33,6 +33,9 @@ typedef struct {
 } aws_error;
 
 const char *aws_status_name(aws_status status);
+/* How an error names itself in messages and logs: AWS's code
+ * ("ThrottlingException"), or the status's name when AWS gave none. */
+const char *aws_error_name(const aws_error *err);
 void aws_error_clear(aws_error *err);
 void aws_error_set(aws_error *err, aws_status status, const char *format, ...)
     __attribute__((format(printf, 3, 4)));

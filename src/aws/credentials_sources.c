@@ -31,10 +31,8 @@ static int perform(const aws_cred_fetch_ctx *ctx, const aws_http_request *reques
     memset(response, 0, sizeof *response);
     aws_http_request bounded = *request;
     bounded.carries_secrets = true; /* tokens out, credentials back */
-    if (ctx->call != NULL) {
-        bounded.deadline_ms = ctx->call->deadline_ms;
-        bounded.cancelled = ctx->call->cancelled;
-    }
+    if (ctx->call != NULL)
+        bounded.call = *ctx->call;
     if (ctx->perform != NULL)
         return ctx->perform(ctx->perform_ctx, &bounded, response, err);
     return aws_http_perform(ctx->http, &bounded, response, err);

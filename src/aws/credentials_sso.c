@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/aws_json.h"
 #include "aws/endpoints.h"
 #include "common/file_read.h"
 #include "common/hex.h"
@@ -286,31 +287,34 @@ int aws_cred_sso_parse_role_credentials(const char *json, aws_credentials *out, 
     return rc;
 }
 
-/* An error answer: rest-json {"message": ...} and the HTTP status. */
+/* An error answer (rest-json {"message": ...}, read by aws_error_from_answer)
+ * as the credential chain names it, with the portal's code and request id. */
 static void portal_error(const aws_cred_plan *plan, const aws_http_response *response,
                          aws_error *err)
 {
-    json_t *root = json_loads(response->body ? response->body : "", 0, NULL);
-    const char *message = json_string_value(json_object_get(root, "message"));
-    if (message == NULL)
-        message = json_string_value(json_object_get(root, "Message"));
+    aws_error answer;
+    aws_error_clear(&answer);
+    aws_error_from_answer("GetRoleCredentials", response->status, response->body,
+                          response->request_id, &answer);
+    const char *message = answer.message;
     char hint[400];
     login_hint(plan, hint, sizeof hint);
     if (response->status == 401 || response->status == 403)
         aws_error_set(err, AWS_ERR_CREDENTIALS,
                       "the SSO portal refused the cached token (HTTP %ld: %.200s); %s",
-                      response->status, message ? message : "unauthorized", hint);
+                      response->status, message, hint);
     else if (response->status == 404)
         aws_error_set(err, AWS_ERR_CREDENTIALS,
                       "the SSO portal has no role %s in account %s for you (HTTP 404: %.200s)",
-                      plan->sso_role_name, plan->sso_account_id, message ? message : "");
+                      plan->sso_role_name, plan->sso_account_id, message);
     else
         aws_error_set(err, response->status >= 500 ? AWS_ERR_SERVER : AWS_ERR_CREDENTIALS,
-                      "the SSO portal answered HTTP %ld: %.200s", response->status,
-                      message ? message : "");
+                      "the SSO portal answered HTTP %ld: %.200s", response->status, message);
+    if (err == NULL)
+        return;
     err->http_status = (int)response->status;
-    snprintf(err->request_id, sizeof err->request_id, "%s", response->request_id);
-    json_decref(root);
+    snprintf(err->code, sizeof err->code, "%s", answer.code);
+    snprintf(err->request_id, sizeof err->request_id, "%s", answer.request_id);
 }
 
 static int perform(const aws_cred_fetch_ctx *ctx, const aws_http_request *request,

@@ -53,6 +53,19 @@ static int copy_options(aws_http *http, const aws_http_options *options)
     return 0;
 }
 
+/* Frees what aws_http_new set up, once the event thread is stopped (or was
+ * never started). */
+static void http_destroy(aws_http *http)
+{
+    http_loop_free(http);
+    aws_sigv4_cache_destroy(&http->sigv4);
+    pthread_cond_destroy(&http->helper_wake);
+    pthread_mutex_destroy(&http->helper_lock);
+    pthread_mutex_destroy(&http->lock);
+    free(http->ca_bundle);
+    free(http);
+}
+
 aws_http *aws_http_new(const aws_http_options *options)
 {
     pthread_once(&curl_once, curl_global_setup);
@@ -67,13 +80,7 @@ aws_http *aws_http_new(const aws_http_options *options)
     pthread_cond_init(&http->helper_wake, NULL);
     aws_sigv4_cache_init(&http->sigv4);
     if (copy_options(http, options) != 0 || http_loop_start(http) != 0) {
-        http_loop_free(http);
-        aws_sigv4_cache_destroy(&http->sigv4);
-        pthread_cond_destroy(&http->helper_wake);
-        pthread_mutex_destroy(&http->helper_lock);
-        pthread_mutex_destroy(&http->lock);
-        free(http->ca_bundle);
-        free(http);
+        http_destroy(http);
         return NULL;
     }
     return http;
@@ -96,13 +103,7 @@ void aws_http_free(aws_http *http)
         return;
     helper_stop(http); /* its queued jobs still use the event thread */
     http_loop_stop(http);
-    http_loop_free(http);
-    aws_sigv4_cache_destroy(&http->sigv4);
-    pthread_cond_destroy(&http->helper_wake);
-    pthread_mutex_destroy(&http->helper_lock);
-    pthread_mutex_destroy(&http->lock);
-    free(http->ca_bundle);
-    free(http);
+    http_destroy(http);
 }
 
 long aws_http_requests_made(aws_http *http) { return atomic_load(&http->requests); }
@@ -121,8 +122,8 @@ bool aws_http_on_event_thread(const aws_http *http)
 static long effective_timeout_ms(const aws_http *http, const aws_http_request *request)
 {
     long timeout = request->timeout_ms > 0 ? request->timeout_ms : http->request_timeout_ms;
-    if (request->deadline_ms > 0) {
-        int64_t left = request->deadline_ms - clock_monotonic_ms();
+    if (request->call.deadline_ms > 0) {
+        int64_t left = request->call.deadline_ms - clock_monotonic_ms();
         if (left <= 0)
             return 0;
         if (left < timeout)
@@ -253,7 +254,7 @@ int aws_http_start(aws_http *http, const aws_http_request *request, aws_http_don
     exchange->body = request->body;
     exchange->body_len = request->body ? request->body_len : 0;
     exchange->timeout_ms = timeout_ms;
-    exchange->cancelled = request->cancelled;
+    exchange->cancelled = request->call.cancelled;
     exchange->carries_secrets = request->carries_secrets;
     exchange->done = done;
     exchange->user = user;

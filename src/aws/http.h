@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "aws/aws_error.h"
+#include "aws/call_ctx.h"
 #include "aws/credentials.h"
 #include "aws/sigv4.h"
 
@@ -36,9 +37,9 @@ typedef struct {
     size_t body_len;
     const aws_sigv4_scope *sigv4_scope; /* NULL: unsigned */
     const aws_credentials *credentials; /* required when sigv4_scope is set */
-    int64_t deadline_ms;                /* CLOCK_MONOTONIC ms; 0: options' timeout only */
-    int timeout_ms;                     /* 0: options' request timeout */
-    const atomic_bool *cancelled;       /* aborts the exchange when set; may be NULL */
+    aws_call_ctx call;    /* the call's deadline (0: options' timeout only) and cancel flag (aborts
+                             the exchange when set; may be NULL) */
+    int timeout_ms;       /* 0: options' request timeout */
     bool carries_secrets; /* credentials travel in it or its answer: the curl handle, whose
                              buffers keep copies, is wiped and discarded afterwards */
 } aws_http_request;

@@ -235,8 +235,7 @@ static int exchange(call_state *call, aws_error *err)
         .body_len = strlen(call->body),
         .sigv4_scope = call->scope,
         .credentials = &credentials,
-        .deadline_ms = call->ctx ? call->ctx->deadline_ms : 0,
-        .cancelled = call->ctx ? call->ctx->cancelled : NULL,
+        .call = call->ctx != NULL ? *call->ctx : (aws_call_ctx){0},
     };
     int rc = send_request(call->client, &request, &call->response, err);
     aws_credentials_clear(&credentials);

@@ -151,8 +151,7 @@ static void send_with(async_call *call, const aws_credentials *credentials)
         .body_len = call->body_len,
         .sigv4_scope = call->scope,
         .credentials = credentials,
-        .deadline_ms = call->ctx.deadline_ms,
-        .cancelled = call->ctx.cancelled,
+        .call = call->ctx,
     };
     aws_error err;
     aws_error_clear(&err);

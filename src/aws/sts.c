@@ -39,8 +39,7 @@ static int exchange(sts_call *call, aws_error *err)
         .body_len = request->body_len,
         .sigv4_scope = request->scope,
         .credentials = request->scope != NULL ? &credentials : NULL,
-        .deadline_ms = call->ctx != NULL ? call->ctx->deadline_ms : 0,
-        .cancelled = call->ctx != NULL ? call->ctx->cancelled : NULL,
+        .call = call->ctx != NULL ? *call->ctx : (aws_call_ctx){0},
         .carries_secrets = request->carries_secrets,
     };
     int rc = request->send(request->send_user, &http, call->response, err);

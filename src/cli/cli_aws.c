@@ -120,7 +120,7 @@ bool cli_error_is_bad_credentials(const aws_error *err)
 
 void cli_explain_error(const aws_error *err, const char *operation, char *out, size_t size)
 {
-    const char *code = err->code[0] ? err->code : aws_status_name(err->status);
+    const char *code = aws_error_name(err);
     if (err->status == AWS_ERR_CREDENTIALS)
         snprintf(out, size, "no usable AWS credentials: %s", err->message);
     else if (cli_error_is_access_denied(err))

@@ -106,10 +106,15 @@ static file_read_result fail(file_contents *out, size_t cap, file_read_result re
     return result;
 }
 
-static void start(file_problem *problem, size_t max_bytes)
+/* The problem to report into (the caller's, or scratch when it passed NULL),
+ * cleared for a read of at most max_bytes. */
+static file_problem *start(file_problem *problem, file_problem *scratch, size_t max_bytes)
 {
+    if (problem == NULL)
+        problem = scratch;
     memset(problem, 0, sizeof *problem);
     problem->max_bytes = max_bytes;
+    return problem;
 }
 
 static void cannot_read(file_problem *problem, const char *name, int error)
@@ -179,9 +184,7 @@ file_read_result file_read_regular(const char *path, size_t max_bytes, file_cont
                                    file_problem *problem)
 {
     file_problem scratch;
-    if (problem == NULL)
-        problem = &scratch;
-    start(problem, max_bytes);
+    problem = start(problem, &scratch, max_bytes);
     memset(out, 0, sizeof *out);
     struct stat info;
     file_read_result result;
@@ -196,9 +199,7 @@ file_read_result file_read_regular(const char *path, size_t max_bytes, file_cont
 file_read_result file_check_regular(const char *path, file_problem *problem)
 {
     file_problem scratch;
-    if (problem == NULL)
-        problem = &scratch;
-    start(problem, (size_t)-1);
+    problem = start(problem, &scratch, (size_t)-1);
     struct stat info;
     file_read_result result;
     int fd = open_regular(path, &info, &result, problem);
@@ -211,9 +212,7 @@ file_read_result file_read_stream(int fd, const char *name, size_t max_bytes, fi
                                   file_problem *problem)
 {
     file_problem scratch;
-    if (problem == NULL)
-        problem = &scratch;
-    start(problem, max_bytes);
+    problem = start(problem, &scratch, max_bytes);
     memset(out, 0, sizeof *out);
     return read_bounded(fd, name, 0, out, problem);
 }

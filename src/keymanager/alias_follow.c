@@ -20,8 +20,7 @@
 /* Why following an alias failed, for the log: "OPERATION failed: CODE: message". */
 static void kms_failure_text(const char *operation, const aws_error *err, char *why, size_t size)
 {
-    snprintf(why, size, "%s failed: %s: %s", operation,
-             err->code[0] ? err->code : aws_status_name(err->status), err->message);
+    snprintf(why, size, "%s failed: %s: %s", operation, aws_error_name(err), err->message);
 }
 
 /* The entry for the key meta describes behind our alias, whatever its type

@@ -141,8 +141,7 @@ static outcome check_unused(deletion_queue *queue, pending_key *key, const aws_c
             return OUTCOME_DONE;
         }
         char cause[1300];
-        snprintf(cause, sizeof cause, "%s: %s",
-                 err.code[0] ? err.code : aws_status_name(err.status), err.message);
+        snprintf(cause, sizeof cause, "%s: %s", aws_error_name(&err), err.message);
         log_write(LOG_WARN, MODULE,
                   "Key not deleted yet: KMS could not show that no alias targets it; will retry",
                   "key_arn", key->key_id, "error", cause, LOG_END);
@@ -155,8 +154,7 @@ static outcome check_unused(deletion_queue *queue, pending_key *key, const aws_c
 
 static void error_text(const aws_error *err, char *out, size_t size)
 {
-    snprintf(out, size, "%s: %s", err->code[0] ? err->code : aws_status_name(err->status),
-             err->message);
+    snprintf(out, size, "%s: %s", aws_error_name(err), err->message);
 }
 
 /* The tags could not be read: kept and retried, except a denied read in
@@ -295,8 +293,7 @@ static outcome schedule_deletion(deletion_queue *queue, pending_key *key)
         return OUTCOME_DONE;
     default: {
         char cause[1300];
-        snprintf(cause, sizeof cause, "%s: %s",
-                 err.code[0] ? err.code : aws_status_name(err.status), err.message);
+        snprintf(cause, sizeof cause, "%s: %s", aws_error_name(&err), err.message);
         log_write(LOG_WARN, MODULE, "Failed to schedule key deletion, will retry", "key_arn",
                   key->key_id, "error", cause, LOG_END);
         return OUTCOME_RETRY;

@@ -136,39 +136,50 @@ static int append_alias_page(alias_list *list, const kms_alias_page *page)
     return 0;
 }
 
-/* ListAliases, every page, no key filter. A listing KMS does not complete
- * counts as a failure: a partial listing must not be judged. */
+/* A fleet run's account-wide listing and where its pages go. */
+typedef struct {
+    const fleet_run_env *env;
+    fleet_run_stats *stats;
+    alias_list *aliases;
+    struct key_list *keys;
+} fleet_listing;
+
+/* listing_walk, stopped when the run stops; a listing KMS does not complete
+ * counts as a failure (a partial listing must not be judged). */
+static int walk_counted(fleet_listing *listing, const char *operation, listing_page_fn page)
+{
+    aws_error err = {0};
+    listing_step step = listing_walk(operation, page, listing, &err);
+    if (step == LISTING_BROKEN)
+        return counted_calls(listing->stats, 0, -1, operation, NULL, &err);
+    return step == LISTING_DONE ? 0 : -1;
+}
+
+static int alias_page(void *user, const char *marker, listing_page_end *end, aws_error *err)
+{
+    fleet_listing *listing = user;
+    if (stopping(listing->env))
+        return -1;
+    kms_alias_page page = {0};
+    int rc = kms_list_aliases(listing->env->options->kms, listing->env->call, NULL, marker,
+                              ALIAS_PAGE_LIMIT, &page, err);
+    if (counted(listing->stats, rc, "ListAliases", NULL, err) == 0)
+        rc = append_alias_page(listing->aliases, &page);
+    listing_page_end_set(end, page.truncated, page.next_marker);
+    kms_alias_page_clear(&page);
+    return rc;
+}
+
+/* ListAliases, every page, no key filter. */
 static int list_all_aliases(const fleet_run_env *env, fleet_run_stats *stats, alias_list *out)
 {
-    listing_cursor cursor;
-    listing_start(&cursor, "ListAliases");
-    int rc = 0;
-    listing_step step = LISTING_MORE;
-    while (rc == 0 && step == LISTING_MORE) {
-        if (stopping(env)) {
-            rc = -1;
-            break;
-        }
-        kms_alias_page page = {0};
-        aws_error err = {0};
-        rc = kms_list_aliases(env->options->kms, env->call, NULL, listing_marker(&cursor),
-                              ALIAS_PAGE_LIMIT, &page, &err);
-        if (counted(stats, rc, "ListAliases", NULL, &err) == 0)
-            rc = append_alias_page(out, &page);
-        if (rc == 0) {
-            step = listing_advance(&cursor, page.truncated, page.next_marker, &err);
-            if (step == LISTING_BROKEN)
-                rc = counted_calls(stats, 0, -1, "ListAliases", NULL, &err);
-        }
-        kms_alias_page_clear(&page);
-    }
-    listing_end(&cursor);
-    return rc;
+    fleet_listing listing = {.env = env, .stats = stats, .aliases = out};
+    return walk_counted(&listing, "ListAliases", alias_page);
 }
 
 /* ---- every key of the account -------------------------------------------- */
 
-typedef struct {
+typedef struct key_list {
     kms_key_entry *items;
     size_t count;
 } key_list;
@@ -190,32 +201,25 @@ static int append_key_page(key_list *list, const kms_key_page *page)
 }
 
 /* ListKeys, every page; as list_all_aliases. */
+static int key_page(void *user, const char *marker, listing_page_end *end, aws_error *err)
+{
+    fleet_listing *listing = user;
+    if (stopping(listing->env))
+        return -1;
+    kms_key_page page = {0};
+    int rc = kms_list_keys(listing->env->options->kms, listing->env->call, marker, KEY_PAGE_LIMIT,
+                           &page, err);
+    if (counted(listing->stats, rc, "ListKeys", NULL, err) == 0)
+        rc = append_key_page(listing->keys, &page);
+    listing_page_end_set(end, page.truncated, page.next_marker);
+    kms_key_page_clear(&page);
+    return rc;
+}
+
 static int list_all_keys(const fleet_run_env *env, fleet_run_stats *stats, key_list *out)
 {
-    listing_cursor cursor;
-    listing_start(&cursor, "ListKeys");
-    int rc = 0;
-    listing_step step = LISTING_MORE;
-    while (rc == 0 && step == LISTING_MORE) {
-        if (stopping(env)) {
-            rc = -1;
-            break;
-        }
-        kms_key_page page = {0};
-        aws_error err = {0};
-        rc = kms_list_keys(env->options->kms, env->call, listing_marker(&cursor), KEY_PAGE_LIMIT,
-                           &page, &err);
-        if (counted(stats, rc, "ListKeys", NULL, &err) == 0)
-            rc = append_key_page(out, &page);
-        if (rc == 0) {
-            step = listing_advance(&cursor, page.truncated, page.next_marker, &err);
-            if (step == LISTING_BROKEN)
-                rc = counted_calls(stats, 0, -1, "ListKeys", NULL, &err);
-        }
-        kms_key_page_clear(&page);
-    }
-    listing_end(&cursor);
-    return rc;
+    fleet_listing listing = {.env = env, .stats = stats, .keys = out};
+    return walk_counted(&listing, "ListKeys", key_page);
 }
 
 /* ---- refresh aliases ----------------------------------------------------- */

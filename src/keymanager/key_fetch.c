@@ -142,35 +142,39 @@ static bool consider_alias(const key_fetch_options *options, const kms_alias *al
     return true;
 }
 
+typedef struct {
+    const key_fetch_options *options;
+    const aws_call_ctx *ctx;
+    alias_list *list;
+} own_alias_listing;
+
+static int own_alias_page(void *user, const char *marker, listing_page_end *end, aws_error *err)
+{
+    own_alias_listing *listing = user;
+    kms_alias_page page;
+    memset(&page, 0, sizeof page);
+    int rc = kms_list_aliases(listing->options->kms, listing->ctx, NULL, marker, ALIAS_PAGE_LIMIT,
+                              &page, err);
+    for (size_t i = 0; rc == 0 && i < page.count; i++) {
+        if (!consider_alias(listing->options, &page.aliases[i], listing->list)) {
+            aws_error_set(err, AWS_ERR_INTERNAL, "out of memory");
+            rc = -1;
+        }
+    }
+    listing_page_end_set(end, page.truncated, page.next_marker);
+    kms_alias_page_clear(&page);
+    return rc;
+}
+
 /* ListAliases, every page (bounded: listing.h), keeping our aliases. */
 static int list_own_aliases(const key_fetch_options *options, const aws_call_ctx *ctx,
                             alias_list *list, fetch_failure *failure)
 {
-    listing_cursor cursor;
-    listing_start(&cursor, "ListAliases");
     failure->operation = "ListAliases";
-    int rc = 0;
-    listing_step step = LISTING_MORE;
-    while (rc == 0 && step == LISTING_MORE) {
-        kms_alias_page page;
-        memset(&page, 0, sizeof page);
-        aws_error_clear(&failure->err);
-        rc = kms_list_aliases(options->kms, ctx, NULL, listing_marker(&cursor), ALIAS_PAGE_LIMIT,
-                              &page, &failure->err);
-        for (size_t i = 0; rc == 0 && i < page.count; i++) {
-            if (!consider_alias(options, &page.aliases[i], list)) {
-                aws_error_set(&failure->err, AWS_ERR_INTERNAL, "out of memory");
-                rc = -1;
-            }
-        }
-        if (rc == 0) {
-            step = listing_advance(&cursor, page.truncated, page.next_marker, &failure->err);
-            rc = step == LISTING_BROKEN ? -1 : 0;
-        }
-        kms_alias_page_clear(&page);
-    }
-    listing_end(&cursor);
-    return rc;
+    own_alias_listing listing = {.options = options, .ctx = ctx, .list = list};
+    return listing_walk("ListAliases", own_alias_page, &listing, &failure->err) == LISTING_DONE
+               ? 0
+               : -1;
 }
 
 /* ---- keys found by their tags (tag mode) ------------------------------------- */

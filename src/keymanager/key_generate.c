@@ -191,8 +191,8 @@ static bool write_tags(km_state *state, const char *arn, const kms_tag *tags, si
     aws_error_clear(&err);
     if (kms_tag_resource(state->kms, &write, arn, tags, count, &err) == 0)
         return true;
-    log_write(LOG_WARN, MODULE, what, "key_arn", arn, "error_code",
-              err.code[0] ? err.code : aws_status_name(err.status), "error", err.message, LOG_END);
+    log_write(LOG_WARN, MODULE, what, "key_arn", arn, "error_code", aws_error_name(&err), "error",
+              err.message, LOG_END);
     return false;
 }
 

@@ -53,6 +53,16 @@ struct km_state {
 km_state *km_state_acquire(km_manager *manager);
 void km_state_release(km_state *state);
 
+/* Configure's new state with our keys loaded from KMS and its background
+ * work started (state_build.c), or NULL with status set. */
+km_state *km_state_build(km_manager *manager, const aws_call_ctx *call, const plugin_config *config,
+                         km_status *status);
+/* Stops and frees a state no one else holds (one that was never published). */
+void km_state_destroy(km_state *state);
+
+/* "not configured" (FAILED_PRECONDITION); returns -1. */
+int km_fail_not_configured(km_status *status);
+
 /* A copy of entry's public key for a reply. */
 int km_copy_public_key(const key_entry *entry, km_public_key *out, km_status *status);
 

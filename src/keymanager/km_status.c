@@ -43,7 +43,7 @@ grpc_status_code km_code_for_aws(aws_status status)
 
 int km_fail_aws(km_status *status, const char *operation, const aws_error *err)
 {
-    const char *code = err->code[0] != '\0' ? err->code : aws_status_name(err->status);
+    const char *code = aws_error_name(err);
     if (err->request_id[0] != '\0')
         km_status_set(status, km_code_for_aws(err->status), "kms %s failed: %s: %s (request id %s)",
                       operation, code, err->message, err->request_id);

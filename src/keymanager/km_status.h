@@ -1,6 +1,9 @@
-/* km_status from AWS errors: one mapping of AWS failures to gRPC codes and
- * one message form ("kms Sign failed: ThrottlingException: Rate exceeded
- * (request id ...)") for every KeyManager file. */
+/* km_status from AWS errors: the one bridge from the AWS layer's error type
+ * (aws_error) to the KeyManager's (km_status): one mapping of AWS failures to
+ * gRPC codes and one message form ("kms Sign failed: ThrottlingException:
+ * Rate exceeded (request id ...)") for every KeyManager file. The plugin's
+ * fail_with_status (services.c) is the one bridge on from km_status to the
+ * gRPC status a client sees. */
 #ifndef KM_KM_STATUS_H
 #define KM_KM_STATUS_H
 

@@ -30,6 +30,33 @@ static int append_aliases(kms_alias **aliases, size_t *count, const kms_alias_pa
     return 0;
 }
 
+/* A listing of one key's aliases or tags, and where its pages go. */
+typedef struct {
+    kms_client *kms;
+    const aws_call_ctx *ctx;
+    const char *key_id;
+    unsigned *calls;
+    kms_alias **aliases;
+    size_t *count;
+    aws_tag_set *tags;
+} key_listing;
+
+static int alias_page(void *user, const char *marker, listing_page_end *end, aws_error *err)
+{
+    key_listing *listing = user;
+    kms_alias_page page;
+    memset(&page, 0, sizeof page);
+    int rc = kms_list_aliases(listing->kms, listing->ctx, listing->key_id, marker,
+                              ALIASES_PAGE_LIMIT, &page, err);
+    if (listing->calls != NULL)
+        (*listing->calls)++;
+    if (rc == 0)
+        rc = append_aliases(listing->aliases, listing->count, &page, err);
+    listing_page_end_set(end, page.truncated, page.next_marker);
+    kms_alias_page_clear(&page);
+    return rc;
+}
+
 int kms_truth_aliases_of_key(kms_client *kms, const aws_call_ctx *ctx, const char *key_id,
                              kms_alias **aliases, size_t *count, unsigned *calls, aws_error *err)
 {
@@ -37,27 +64,13 @@ int kms_truth_aliases_of_key(kms_client *kms, const aws_call_ctx *ctx, const cha
     *count = 0;
     if (calls != NULL)
         *calls = 0;
-    listing_cursor cursor;
-    listing_start(&cursor, "ListAliases");
-    int rc = 0;
-    listing_step step = LISTING_MORE;
-    while (rc == 0 && step == LISTING_MORE) {
-        kms_alias_page page;
-        memset(&page, 0, sizeof page);
-        aws_error_clear(err);
-        rc = kms_list_aliases(kms, ctx, key_id, listing_marker(&cursor), ALIASES_PAGE_LIMIT, &page,
-                              err);
-        if (calls != NULL)
-            (*calls)++;
-        if (rc == 0)
-            rc = append_aliases(aliases, count, &page, err);
-        if (rc == 0) {
-            step = listing_advance(&cursor, page.truncated, page.next_marker, err);
-            rc = step == LISTING_BROKEN ? -1 : 0;
-        }
-        kms_alias_page_clear(&page);
-    }
-    listing_end(&cursor);
+    key_listing listing = {.kms = kms,
+                           .ctx = ctx,
+                           .key_id = key_id,
+                           .calls = calls,
+                           .aliases = aliases,
+                           .count = count};
+    int rc = listing_walk("ListAliases", alias_page, &listing, err) == LISTING_DONE ? 0 : -1;
     if (rc != 0) {
         free(*aliases);
         *aliases = NULL;
@@ -102,31 +115,28 @@ static int append_tags(aws_tag_set *tags, kms_tag_page *page, aws_error *err)
     return 0;
 }
 
+static int tag_page(void *user, const char *marker, listing_page_end *end, aws_error *err)
+{
+    key_listing *listing = user;
+    kms_tag_page page;
+    memset(&page, 0, sizeof page);
+    int rc = kms_list_resource_tags(listing->kms, listing->ctx, listing->key_id, marker,
+                                    TAGS_PAGE_LIMIT, &page, err);
+    if (listing->calls != NULL)
+        (*listing->calls)++;
+    if (rc == 0)
+        rc = append_tags(listing->tags, &page, err);
+    listing_page_end_set(end, page.truncated, page.next_marker);
+    kms_tag_page_clear(&page);
+    return rc;
+}
+
 int kms_truth_key_tags(kms_client *kms, const aws_call_ctx *ctx, const char *key_id,
                        aws_tag_set *tags, unsigned *calls, aws_error *err)
 {
     memset(tags, 0, sizeof *tags);
-    listing_cursor cursor;
-    listing_start(&cursor, "ListResourceTags");
-    int rc = 0;
-    listing_step step = LISTING_MORE;
-    while (rc == 0 && step == LISTING_MORE) {
-        kms_tag_page page;
-        memset(&page, 0, sizeof page);
-        aws_error_clear(err);
-        rc = kms_list_resource_tags(kms, ctx, key_id, listing_marker(&cursor), TAGS_PAGE_LIMIT,
-                                    &page, err);
-        if (calls != NULL)
-            (*calls)++;
-        if (rc == 0)
-            rc = append_tags(tags, &page, err);
-        if (rc == 0) {
-            step = listing_advance(&cursor, page.truncated, page.next_marker, err);
-            rc = step == LISTING_BROKEN ? -1 : 0;
-        }
-        kms_tag_page_clear(&page);
-    }
-    listing_end(&cursor);
+    key_listing listing = {.kms = kms, .ctx = ctx, .key_id = key_id, .calls = calls, .tags = tags};
+    int rc = listing_walk("ListResourceTags", tag_page, &listing, err) == LISTING_DONE ? 0 : -1;
     if (rc != 0)
         aws_tag_set_clear(tags);
     return rc;

@@ -98,3 +98,27 @@ listing_step listing_advance(listing_cursor *cursor, bool truncated, const char 
     snprintf(cursor->marker, sizeof cursor->marker, "%s", next_marker);
     return LISTING_MORE;
 }
+
+void listing_page_end_set(listing_page_end *end, bool more, const char *next_marker)
+{
+    end->more = more;
+    snprintf(end->next_marker, sizeof end->next_marker, "%s",
+             next_marker != NULL ? next_marker : "");
+}
+
+listing_step listing_walk(const char *operation, listing_page_fn page, void *user, aws_error *err)
+{
+    listing_cursor cursor;
+    listing_start(&cursor, operation);
+    listing_step step = LISTING_MORE;
+    while (step == LISTING_MORE) {
+        listing_page_end end = {0};
+        aws_error_clear(err);
+        if (page(user, listing_marker(&cursor), &end, err) != 0)
+            step = LISTING_PAGE_FAILED;
+        else
+            step = listing_advance(&cursor, end.more, end.next_marker, err);
+    }
+    listing_end(&cursor);
+    return step;
+}

@@ -177,10 +177,8 @@ int km_sign_data_start(km_manager *manager, const aws_call_ctx *call, const char
         return -1;
     }
     km_state *state = km_state_acquire(manager);
-    if (state == NULL) {
-        km_status_set(status, GRPC_STATUS_FAILED_PRECONDITION, "not configured");
-        return -1;
-    }
+    if (state == NULL)
+        return km_fail_not_configured(status);
     key_entry *entry = key_cache_get(&state->cache, key_id);
     sign_op *op = NULL;
     if (entry == NULL)

@@ -15,9 +15,7 @@
 static void warn_failed(const char *what, const key_fetch_step *step, const aws_error *err)
 {
     log_write(LOG_WARN, MODULE, what, "key_id", step->spire_id, "key_arn", step->arn, "alias_name",
-              step->alias_name, "error_code",
-              err->code[0] ? err->code : aws_status_name(err->status), "error", err->message,
-              LOG_END);
+              step->alias_name, "error_code", aws_error_name(err), "error", err->message, LOG_END);
 }
 
 /* Tags an aliased key of ours for tag-based discovery (SPIRE's migration). */

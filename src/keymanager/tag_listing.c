@@ -70,6 +70,37 @@ static bool token_expired(const aws_error *err)
     return strcmp(err->code, "PaginationTokenExpiredException") == 0;
 }
 
+typedef struct {
+    kms_client *kms;
+    const aws_call_ctx *ctx;
+    const tag_query *query;
+    const tagging_tag_filter *filters;
+    size_t filter_count;
+    tagged_keys *out;
+    unsigned *calls;
+} resource_listing;
+
+static int resource_page(void *user, const char *marker, listing_page_end *end, aws_error *err)
+{
+    resource_listing *listing = user;
+    tagging_get_resources_input input = {.resource_types = KMS_KEY_TYPE,
+                                         .resource_type_count = 1,
+                                         .tag_filters = listing->filters,
+                                         .tag_filter_count = listing->filter_count,
+                                         .pagination_token = marker,
+                                         .resources_per_page = TAGGING_MAX_RESOURCES_PER_PAGE};
+    tagging_resource_page page;
+    memset(&page, 0, sizeof page);
+    int rc = tagging_get_resources(listing->kms, listing->ctx, &input, &page, err);
+    if (listing->calls != NULL)
+        (*listing->calls)++;
+    if (rc == 0)
+        rc = take_page(listing->query, &page, listing->out, err);
+    listing_page_end_set(end, page.next_token[0] != '\0', page.next_token);
+    tagging_resource_page_clear(&page);
+    return rc;
+}
+
 static int list_once(kms_client *kms, const aws_call_ctx *ctx, const tag_query *query,
                      tagged_keys *out, unsigned *calls, aws_error *err)
 {
@@ -80,33 +111,14 @@ static int list_once(kms_client *kms, const aws_call_ctx *ctx, const tag_query *
     size_t filter_count = 2;
     if (query->server_id != NULL)
         filters[filter_count++] = (tagging_tag_filter){TAG_SERVER_ID, id, 1};
-    listing_cursor cursor;
-    listing_start(&cursor, "GetResources");
-    int rc = 0;
-    listing_step step = LISTING_MORE;
-    while (rc == 0 && step == LISTING_MORE) {
-        tagging_get_resources_input input = {.resource_types = KMS_KEY_TYPE,
-                                             .resource_type_count = 1,
-                                             .tag_filters = filters,
-                                             .tag_filter_count = filter_count,
-                                             .pagination_token = listing_marker(&cursor),
-                                             .resources_per_page = TAGGING_MAX_RESOURCES_PER_PAGE};
-        tagging_resource_page page;
-        memset(&page, 0, sizeof page);
-        aws_error_clear(err);
-        rc = tagging_get_resources(kms, ctx, &input, &page, err);
-        if (calls != NULL)
-            (*calls)++;
-        if (rc == 0)
-            rc = take_page(query, &page, out, err);
-        if (rc == 0) {
-            step = listing_advance(&cursor, page.next_token[0] != '\0', page.next_token, err);
-            rc = step == LISTING_BROKEN ? -1 : 0;
-        }
-        tagging_resource_page_clear(&page);
-    }
-    listing_end(&cursor);
-    return rc;
+    resource_listing listing = {.kms = kms,
+                                .ctx = ctx,
+                                .query = query,
+                                .filters = filters,
+                                .filter_count = filter_count,
+                                .out = out,
+                                .calls = calls};
+    return listing_walk("GetResources", resource_page, &listing, err) == LISTING_DONE ? 0 : -1;
 }
 
 int tag_listing_find(kms_client *kms, const aws_call_ctx *ctx, const tag_query *query,
@@ -131,5 +143,5 @@ void tag_listing_denied_text(const aws_error *err, char *out, size_t size)
              "tag-based key discovery requires the \"tag:GetResources\" permission in an "
              "identity-based IAM policy (it cannot be granted through the KMS key policy); grant "
              "the permission or disable enable_tag_based_key_discovery: %s: %s",
-             err->code[0] != '\0' ? err->code : aws_status_name(err->status), err->message);
+             aws_error_name(err), err->message);
 }

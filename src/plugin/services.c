@@ -63,6 +63,7 @@ static void free_message(void *message)
         protobuf_c_message_free_unpacked(message, NULL);
 }
 
+/* The one bridge from the KeyManager's km_status to the call's gRPC status. */
 static void fail_with_status(call_context *ctx, const km_status *status)
 {
     grpc_status_code code = status->code != GRPC_STATUS_OK ? status->code : GRPC_STATUS_INTERNAL;

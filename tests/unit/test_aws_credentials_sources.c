@@ -71,7 +71,7 @@ static int scripted_perform(void *ctx, const aws_http_request *request, aws_http
     if (request->credentials != NULL)
         snprintf(r->signer, sizeof r->signer, "%s", request->credentials->access_key_id);
     r->clock_offset = response->clock_offset = aws_clock_offset(); /* as aws_http_perform */
-    r->deadline_ms = request->deadline_ms;
+    r->deadline_ms = request->call.deadline_ms;
     r->carries_secrets = request->carries_secrets;
     if (a->date_skew != 0) {
         response->host_time = (int64_t)time(NULL);

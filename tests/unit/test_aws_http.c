@@ -308,15 +308,15 @@ static void test_deadline_caps_the_timeout(void **state)
     aws_http_options options = {.request_timeout_ms = 60000};
     aws_http *http = aws_http_new(&options);
     aws_http_request request = post("{}");
-    request.deadline_ms = clock_monotonic_ms() + 200;
+    request.call.deadline_ms = clock_monotonic_ms() + 200;
     aws_http_response response;
     aws_error err;
     assert_int_equal(aws_http_perform(http, &request, &response, &err), -1);
     assert_int_equal(err.status, AWS_ERR_TIMEOUT);
-    assert_true(clock_monotonic_ms() < request.deadline_ms + 5000);
+    assert_true(clock_monotonic_ms() < request.call.deadline_ms + 5000);
     /* a deadline already past: no request at all */
     long before = aws_http_requests_made(http);
-    request.deadline_ms = clock_monotonic_ms() - 1;
+    request.call.deadline_ms = clock_monotonic_ms() - 1;
     assert_int_equal(aws_http_perform(http, &request, &response, &err), -1);
     assert_int_equal(err.status, AWS_ERR_TIMEOUT);
     assert_int_equal(aws_http_requests_made(http), before);

@@ -195,6 +195,19 @@ static void test_xml_tags(void **state)
     assert_int_equal(aws_xml_tag(xml, "Account", tiny, sizeof tiny), -1);
 }
 
+/* An error names itself by AWS's code, or by its status when AWS gave none. */
+static void test_error_name(void **state)
+{
+    (void)state;
+    aws_error err;
+    aws_error_clear(&err);
+    aws_error_from_answer("Sign", 400, "{\"__type\":\"ThrottlingException\"}", "", &err);
+    assert_string_equal(aws_error_name(&err), "ThrottlingException");
+    aws_error_clear(&err);
+    aws_error_set(&err, AWS_ERR_TRANSPORT, "connection refused");
+    assert_string_equal(aws_error_name(&err), aws_status_name(AWS_ERR_TRANSPORT));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_capitalised_message_and_suffix),
         cmocka_unit_test(test_bodies_without_aws_code),
         cmocka_unit_test(test_sts_xml_error),
+        cmocka_unit_test(test_error_name),
         cmocka_unit_test(test_base64_padding),
         cmocka_unit_test(test_base64_rejects_garbage),
         cmocka_unit_test(test_json_fields),

@@ -110,6 +110,67 @@ static void test_oversized_marker_is_an_error(void **state)
     listing_end(&cursor);
 }
 
+/* A scripted listing for listing_walk: page i answers markers[i] ("" ends
+ * the listing, NULL is "more" without a marker), or fails at fail_at. */
+typedef struct {
+    const char *const *markers;
+    int fail_at; /* -1: never */
+    int pages;
+    char asked[8][16]; /* the marker each page was asked with ("-": none) */
+} scripted_listing;
+
+static int scripted_page(void *user, const char *marker, listing_page_end *end, aws_error *err)
+{
+    scripted_listing *listing = user;
+    int i = listing->pages++;
+    if (i < 8)
+        snprintf(listing->asked[i], sizeof listing->asked[i], "%s", marker ? marker : "-");
+    if (i == listing->fail_at) {
+        aws_error_set(err, AWS_ERR_THROTTLED, "slow down");
+        return -1;
+    }
+    const char *next = listing->markers[i];
+    listing_page_end_set(end, next == NULL || next[0] != '\0', next);
+    return 0;
+}
+
+static void test_walk_asks_each_marker_once_until_complete(void **state)
+{
+    (void)state;
+    const char *const markers[] = {"m1", "m2", ""};
+    scripted_listing listing = {.markers = markers, .fail_at = -1};
+    aws_error err;
+    assert_int_equal(listing_walk("ListKeys", scripted_page, &listing, &err), LISTING_DONE);
+    assert_int_equal(listing.pages, 3);
+    assert_string_equal(listing.asked[0], "-");
+    assert_string_equal(listing.asked[1], "m1");
+    assert_string_equal(listing.asked[2], "m2");
+}
+
+static void test_walk_stops_on_a_broken_listing_or_a_failed_page(void **state)
+{
+    (void)state;
+    const char *const loop[] = {"m1", "m2", "m1", ""};
+    scripted_listing listing = {.markers = loop, .fail_at = -1};
+    aws_error err;
+    assert_int_equal(listing_walk("ListAliases", scripted_page, &listing, &err), LISTING_BROKEN);
+    assert_int_equal(listing.pages, 3);
+    assert_non_null(strstr(err.message, "ListAliases answered a NextMarker it had given before"));
+
+    const char *const no_marker[] = {"m1", NULL, ""};
+    listing = (scripted_listing){.markers = no_marker, .fail_at = -1};
+    assert_int_equal(listing_walk("ListAliases", scripted_page, &listing, &err), LISTING_BROKEN);
+    assert_int_equal(listing.pages, 2);
+    assert_non_null(strstr(err.message, "without a NextMarker"));
+
+    const char *const fine[] = {"m1", "m2", ""};
+    listing = (scripted_listing){.markers = fine, .fail_at = 1};
+    assert_int_equal(listing_walk("ListAliases", scripted_page, &listing, &err),
+                     LISTING_PAGE_FAILED);
+    assert_int_equal(listing.pages, 2);
+    assert_int_equal(err.status, AWS_ERR_THROTTLED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +179,8 @@ int main(void)
         cmocka_unit_test(test_truncated_without_marker_is_an_error),
         cmocka_unit_test(test_page_cap),
         cmocka_unit_test(test_oversized_marker_is_an_error),
+        cmocka_unit_test(test_walk_asks_each_marker_once_until_complete),
+        cmocka_unit_test(test_walk_stops_on_a_broken_listing_or_a_failed_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
