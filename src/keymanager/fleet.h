@@ -26,6 +26,7 @@
 #define KM_FLEET_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,11 @@ typedef int (*fleet_own_aliases_fn)(void *ctx, fleet_alias **aliases, size_t *co
 typedef void (*fleet_alias_moved_fn)(void *ctx, const aws_call_ctx *call, const char *alias_name,
                                      const char *new_key_id);
 
+/* Optional, tag mode, called under alias_lock: whether every key of ours a
+ * rotation left tagged active has been tagged inactive (it tries again);
+ * until then the refresh tags no key active. ctx is own_aliases_ctx. */
+typedef bool (*fleet_retire_rotated_fn)(void *ctx);
+
 typedef struct {
     kms_client *kms;
     deletion_queue *deletions;
@@ -76,6 +82,7 @@ typedef struct {
      * tag sweep instead of the orphan sweep. */
     bool tag_mode;
     fleet_key_tags_fn key_tags_learnt;
+    fleet_retire_rotated_fn retire_rotated;
     bool list_tags_denied; /* Configure found kms:ListResourceTags denied (logged there) */
 } fleet_options;
 

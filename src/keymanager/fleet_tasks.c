@@ -277,8 +277,9 @@ static bool carries_spire_tags(const fleet_run_env *env, fleet_run_stats *stats,
 }
 
 /* Keep-active: spire-last-update = now on a key we use (with spire-active =
- * "true" in tag mode: a new key whose activation failed is marked now). In
- * alias mode only on keys that carry spire-* tags. */
+ * "true" in tag mode: a new key whose activation failed is marked now, but
+ * only once every key a rotation left active is tagged inactive: never two
+ * active keys). In alias mode only on keys that carry spire-* tags. */
 static void refresh_tags(const fleet_run_env *env, fleet_run_stats *stats, const fleet_alias *own,
                          const char *key_id)
 {
@@ -288,9 +289,11 @@ static void refresh_tags(const fleet_run_env *env, fleet_run_stats *stats, const
     char now[TAG_MODE_TIME_SIZE];
     tag_mode_format_time(env->now_s, now);
     const kms_tag tags[] = {{TAG_LAST_UPDATE, now}, {TAG_ACTIVE, "true"}};
+    bool activate = options->tag_mode && (options->retire_rotated == NULL ||
+                                          options->retire_rotated(options->own_aliases_ctx));
     aws_call_ctx write = refresh_write_ctx();
     aws_error err = {0};
-    int rc = kms_tag_resource(options->kms, &write, key_id, tags, options->tag_mode ? 2 : 1, &err);
+    int rc = kms_tag_resource(options->kms, &write, key_id, tags, activate ? 2 : 1, &err);
     if (counted(stats, rc, "TagResource", key_id, &err) == 0)
         stats->tagged++;
 }

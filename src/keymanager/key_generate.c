@@ -12,8 +12,10 @@
  * leaves a second active key for the SPIRE key id. Once the alias targets it,
  * still under the alias lock, the rotated-out key is tagged "false" and then
  * the new one "true" (never two active keys; the new key stays inactive if the
- * old one could not be retired: the deletion queue retires the old key before
- * deleting it, and the next alias refresh marks every key we use active). */
+ * old one could not be retired: it is remembered in state->unretired, the
+ * alias refresh tags it inactive again before it marks any key of ours active
+ * (km_retire_rotated_out), and the deletion queue retires it before deleting
+ * it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,9 +198,50 @@ static bool write_tags(km_state *state, const char *arn, const kms_tag *tags, si
     return false;
 }
 
+/* Remembers a rotated-out key still tagged active (alias lock held); out of
+ * memory, the deletion queue still retires it before deleting it. */
+static void remember_unretired(km_state *state, const char *arn)
+{
+    char *copy = strdup(arn);
+    char **grown = realloc(state->unretired, (state->unretired_count + 1) * sizeof *grown);
+    if (copy == NULL || grown == NULL) {
+        free(copy);
+        if (grown != NULL)
+            state->unretired = grown;
+        return;
+    }
+    state->unretired = grown;
+    state->unretired[state->unretired_count++] = copy;
+}
+
+bool km_retire_rotated_out(km_state *state)
+{
+    const kms_tag inactive = {TAG_ACTIVE, "false"};
+    size_t kept = 0;
+    for (size_t i = 0; i < state->unretired_count; i++) {
+        aws_call_ctx write = {.deadline_ms = clock_monotonic_ms() + TAG_WRITE_TIMEOUT_MS};
+        aws_error err;
+        aws_error_clear(&err);
+        int rc = kms_tag_resource(state->kms, &write, state->unretired[i], &inactive, 1, &err);
+        if (rc == 0 || err.status == AWS_ERR_NOT_FOUND || err.status == AWS_ERR_INVALID_STATE) {
+            free(state->unretired[i]); /* tagged, deleted, or pending deletion: retired */
+            continue;
+        }
+        log_write(LOG_WARN, MODULE,
+                  "Could not tag a rotated-out key inactive; no key of ours is tagged active "
+                  "until it is",
+                  "key_arn", state->unretired[i], "error_code", aws_error_name(&err), "error",
+                  err.message, LOG_END);
+        state->unretired[kept++] = state->unretired[i];
+    }
+    state->unretired_count = kept;
+    return kept == 0;
+}
+
 /* Under the alias lock, once the alias targets entry's key: the rotated-out
  * key (if it carries spire-* tags) is tagged inactive, then, in tag mode and
- * only if that worked, the new key active. */
+ * only if that worked (and no earlier rotated-out key is still active), the
+ * new key active. */
 static void hand_over_active_tag(km_state *state, const key_entry *old, key_entry *entry)
 {
     bool old_retired = true;
@@ -209,7 +252,11 @@ static void hand_over_active_tag(km_state *state, const key_entry *old, key_entr
                                  "tries again before deleting it, and the new key stays inactive "
                                  "until the next alias refresh");
     }
-    if (!state->tag_mode || !old_retired)
+    if (!state->tag_mode)
+        return;
+    if (!old_retired)
+        remember_unretired(state, old->arn);
+    if (!km_retire_rotated_out(state))
         return;
     char now[TAG_MODE_TIME_SIZE];
     tag_mode_format_time(fleet_kms_now_s(), now);

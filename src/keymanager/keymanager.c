@@ -91,6 +91,9 @@ static void state_destroy(km_state *state)
         free((char *)state->tags[i].value);
     }
     free(state->tags);
+    for (size_t i = 0; i < state->unretired_count; i++)
+        free(state->unretired[i]);
+    free(state->unretired);
     free(state->trust_domain);
     free(state->server_id);
     free(state);

@@ -43,6 +43,11 @@ struct km_state {
     int64_t stale_alias_age_ms; /* judges other servers' aliases and tags */
     bool list_tags_denied;      /* Configure found kms:ListResourceTags denied */
     deletion_queue *deletions;
+    /* Tag mode: rotated-out keys a GenerateKey could not tag spire-active =
+     * "false" (their ARNs); while one is left, no key of ours is tagged active
+     * (km_retire_rotated_out). Guarded by manager->alias_lock. */
+    char **unretired;
+    size_t unretired_count;
     fleet *fleet;
     atomic_bool retired;          /* replaced: its fleet and queue leave our aliases alone */
     teardown_item teardown_entry; /* how the last user hands it to the reaper */
@@ -74,5 +79,12 @@ void km_follow_alias(km_state *state, const aws_call_ctx *call, const char *alia
 int km_generate_in_state(km_state *state, const aws_call_ctx *ctx, const char *key_id,
                          km_key_type type, const char *alias, km_public_key *out,
                          km_status *status);
+
+/* Tag mode, under the manager's alias lock: tags each rotated-out key left
+ * active (state->unretired) spire-active = "false" again; a key tagged, gone
+ * or pending deletion leaves the list. True when the list is empty: then, and
+ * only then, a key of ours may be tagged active (never two active keys for a
+ * SPIRE key id). */
+bool km_retire_rotated_out(km_state *state);
 
 #endif

@@ -73,6 +73,9 @@ static void state_key_tags_learnt(void *ctx, const char *key_id, bool carries_sp
     key_cache_set_tags(&state->cache, key_id, carries_spire_tags ? KEY_TAGS_SPIRE : KEY_TAGS_NONE);
 }
 
+/* The fleet's refresh, under the alias lock, before it tags a key active. */
+static bool state_retire_rotated(void *ctx) { return km_retire_rotated_out(ctx); }
+
 /* The deletion queue found an alias on a key it was about to delete. */
 static void state_alias_listed(void *ctx, const aws_call_ctx *call, const char *alias_name)
 {
@@ -185,6 +188,7 @@ static int start_fleet(km_state *state, const plugin_config *config, km_status *
         .alias_lock = &state->manager->alias_lock,
         .tag_mode = state->tag_mode,
         .key_tags_learnt = state_key_tags_learnt,
+        .retire_rotated = state_retire_rotated,
         .list_tags_denied = state->list_tags_denied,
     };
     state->fleet = fleet_start(&options);
