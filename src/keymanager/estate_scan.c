@@ -93,27 +93,26 @@ static int add_key_page(scan_state *scan, const kms_key_page *page, aws_error *e
     return 0;
 }
 
+static int key_page(void *user, const char *marker, listing_page_end *end, aws_error *err)
+{
+    scan_state *scan = user;
+    kms_key_page page = {0};
+    scan->calls.list_keys++;
+    int rc =
+        kms_list_keys(scan->options->kms, scan->options->call, marker, KEY_PAGE_LIMIT, &page, err);
+    if (rc == 0)
+        rc = add_key_page(scan, &page, err);
+    if (rc == 0)
+        listing_page_end_set(end, page.truncated, page.next_marker);
+    kms_key_page_clear(&page);
+    scan->progress.keys_listed = scan->key_count;
+    report(scan);
+    return rc;
+}
+
 static int list_keys(scan_state *scan, aws_error *err)
 {
-    listing_cursor cursor;
-    listing_start(&cursor, "ListKeys");
-    listing_step step = LISTING_MORE;
-    int rc = 0;
-    while (rc == 0 && step == LISTING_MORE) {
-        kms_key_page page = {0};
-        scan->calls.list_keys++;
-        rc = kms_list_keys(scan->options->kms, scan->options->call, listing_marker(&cursor),
-                           KEY_PAGE_LIMIT, &page, err);
-        if (rc == 0)
-            rc = add_key_page(scan, &page, err);
-        if (rc == 0)
-            step = listing_advance(&cursor, page.truncated, page.next_marker, err);
-        kms_key_page_clear(&page);
-        scan->progress.keys_listed = scan->key_count;
-        report(scan);
-    }
-    listing_end(&cursor);
-    return rc == 0 && step == LISTING_DONE ? 0 : -1;
+    return listing_walk("ListKeys", key_page, scan, err) == LISTING_DONE ? 0 : -1;
 }
 
 static int add_alias(scan_state *scan, const kms_alias *alias)
@@ -148,27 +147,26 @@ static int add_alias_page(scan_state *scan, const kms_alias_page *page, aws_erro
     return 0;
 }
 
+static int alias_page(void *user, const char *marker, listing_page_end *end, aws_error *err)
+{
+    scan_state *scan = user;
+    kms_alias_page page = {0};
+    scan->calls.list_aliases++;
+    int rc = kms_list_aliases(scan->options->kms, scan->options->call, NULL, marker,
+                              ALIAS_PAGE_LIMIT, &page, err);
+    if (rc == 0)
+        rc = add_alias_page(scan, &page, err);
+    if (rc == 0)
+        listing_page_end_set(end, page.truncated, page.next_marker);
+    kms_alias_page_clear(&page);
+    scan->progress.aliases_listed = scan->alias_count;
+    report(scan);
+    return rc;
+}
+
 static int list_aliases(scan_state *scan, aws_error *err)
 {
-    listing_cursor cursor;
-    listing_start(&cursor, "ListAliases");
-    listing_step step = LISTING_MORE;
-    int rc = 0;
-    while (rc == 0 && step == LISTING_MORE) {
-        kms_alias_page page = {0};
-        scan->calls.list_aliases++;
-        rc = kms_list_aliases(scan->options->kms, scan->options->call, NULL,
-                              listing_marker(&cursor), ALIAS_PAGE_LIMIT, &page, err);
-        if (rc == 0)
-            rc = add_alias_page(scan, &page, err);
-        if (rc == 0)
-            step = listing_advance(&cursor, page.truncated, page.next_marker, err);
-        kms_alias_page_clear(&page);
-        scan->progress.aliases_listed = scan->alias_count;
-        report(scan);
-    }
-    listing_end(&cursor);
-    return rc == 0 && step == LISTING_DONE ? 0 : -1;
+    return listing_walk("ListAliases", alias_page, scan, err) == LISTING_DONE ? 0 : -1;
 }
 
 /* ---- the keys tagged spire-server-td (GetResources) ------------------------------ */
@@ -215,36 +213,34 @@ static int take_tagged_page(scan_state *scan, tagging_resource_page *page, aws_e
 
 /* Every page of GetResources: kms:key, spire-server-td = the trust domain (or
  * any value without one). */
-static int list_tagged_once(scan_state *scan, aws_error *err)
+static int tagged_page(void *user, const char *marker, listing_page_end *end, aws_error *err)
 {
+    scan_state *scan = user;
     const char *const td[] = {scan->options->trust_domain};
     const tagging_tag_filter filter = {TAG_SERVER_TD, td, td[0] != NULL ? 1 : 0};
-    listing_cursor cursor;
-    listing_start(&cursor, "GetResources");
-    listing_step step = LISTING_MORE;
-    int rc = 0;
-    while (rc == 0 && step == LISTING_MORE) {
-        tagging_get_resources_input input = {.resource_types = KMS_KEY_TYPE,
-                                             .resource_type_count = 1,
-                                             .tag_filters = &filter,
-                                             .tag_filter_count = 1,
-                                             .pagination_token = listing_marker(&cursor),
-                                             .resources_per_page = TAGGING_MAX_RESOURCES_PER_PAGE};
-        tagging_resource_page page;
-        memset(&page, 0, sizeof page);
-        aws_error_clear(err);
-        scan->calls.get_resources++;
-        rc = tagging_get_resources(scan->options->kms, scan->options->call, &input, &page, err);
-        if (rc == 0)
-            rc = take_tagged_page(scan, &page, err);
-        if (rc == 0)
-            step = listing_advance(&cursor, page.next_token[0] != '\0', page.next_token, err);
-        tagging_resource_page_clear(&page);
-        scan->progress.tagged_listed = scan->tagged_count;
-        report(scan);
-    }
-    listing_end(&cursor);
-    return rc == 0 && step == LISTING_DONE ? 0 : -1;
+    tagging_get_resources_input input = {.resource_types = KMS_KEY_TYPE,
+                                         .resource_type_count = 1,
+                                         .tag_filters = &filter,
+                                         .tag_filter_count = 1,
+                                         .pagination_token = marker,
+                                         .resources_per_page = TAGGING_MAX_RESOURCES_PER_PAGE};
+    tagging_resource_page page;
+    memset(&page, 0, sizeof page);
+    scan->calls.get_resources++;
+    int rc = tagging_get_resources(scan->options->kms, scan->options->call, &input, &page, err);
+    if (rc == 0)
+        rc = take_tagged_page(scan, &page, err);
+    if (rc == 0)
+        listing_page_end_set(end, page.next_token[0] != '\0', page.next_token);
+    tagging_resource_page_clear(&page);
+    scan->progress.tagged_listed = scan->tagged_count;
+    report(scan);
+    return rc;
+}
+
+static int list_tagged_once(scan_state *scan, aws_error *err)
+{
+    return listing_walk("GetResources", tagged_page, scan, err) == LISTING_DONE ? 0 : -1;
 }
 
 static int compare_tagged(const void *a, const void *b)
