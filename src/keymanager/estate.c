@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
 #include "keymanager/fleet_internal.h"
 #include "keymanager/naming.h"
 #include "keymanager/tag_mode.h"
@@ -487,19 +488,6 @@ void estate_summarize(const estate *account, double price_usd, estate_summary *o
 
 /* ---- the prune plan ---------------------------------------------------------------- */
 
-static char *format_text(const char *format, ...) __attribute__((format(printf, 1, 2)));
-
-static char *format_text(const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    char *text = NULL;
-    if (vasprintf(&text, format, args) < 0)
-        text = NULL;
-    va_end(args);
-    return text;
-}
-
 static estate_action *add_action(estate_plan *plan, size_t *capacity, estate_action_kind kind,
                                  const char *alias, const char *key_id, char *reason)
 {
@@ -606,14 +594,14 @@ static int plan_stale_aliases(const estate *account, const char *trust_domain,
         if (!alias_is_stale(alias, trust_domain, account->now_s, ages) || kept_by_tags(key))
             continue;
         deleted[i] = true;
-        char *reason = format_text("stale alias: last updated %.1f days ago (stale after %.1f)",
+        char *reason = text_format("stale alias: last updated %.1f days ago (stale after %.1f)",
                                    age_days(alias->last_updated, account->now_s),
                                    (double)ages->stale_alias_age_ms / ESTATE_DAY_MS);
         if (add_action(plan, capacity, ESTATE_DELETE_ALIAS, alias->name, alias->target, reason) ==
             NULL) {
             rc = -1;
         } else if (!still_aliased(&index, deleted, alias->target)) {
-            reason = format_text("its alias %s was stale and no other alias targets it%s",
+            reason = text_format("its alias %s was stale and no other alias targets it%s",
                                  alias->name, retire_note(key));
             if (add_action(plan, capacity, ESTATE_SCHEDULE_KEY_DELETION, alias->name, alias->target,
                            reason) == NULL)
@@ -640,20 +628,20 @@ static char *orphan_reason(const estate_key *key, double now_s, const estate_age
     int64_t last_update = 0;
     bool swept = key->tags_say == ESTATE_TAGS_STALE && key->tags.server_td != NULL;
     if (swept && tag_mode_parse_time(key->tags.last_update, &last_update))
-        return format_text("stale tags: spire-last-update %.1f days ago (stale after %.1f), no "
+        return text_format("stale tags: spire-last-update %.1f days ago (stale after %.1f), no "
                            "alias targets it%s",
                            age_days((double)last_update, now_s), stale_days, retire_note(key));
     if (swept)
-        return format_text("stale tags: spire-active=true without spire-last-update, created "
+        return text_format("stale tags: spire-active=true without spire-last-update, created "
                            "%.1f days ago (stale after %.1f), no alias targets it%s",
                            age_days(key->created, now_s), stale_days, retire_note(key));
     if (key->tags.active != NULL && strcmp(key->tags.active, "false") == 0 &&
         key->tags.server_td != NULL)
-        return format_text("tagged spire-active=false but not pending deletion (a deletion left "
+        return text_format("tagged spire-active=false but not pending deletion (a deletion left "
                            "unfinished), created %.1f days ago (orphan after %.1f), no alias "
                            "targets it",
                            age_days(key->created, now_s), orphan_days);
-    return format_text("orphan: no alias targets it, created %.1f days ago (orphan after %.1f)%s",
+    return text_format("orphan: no alias targets it, created %.1f days ago (orphan after %.1f)%s",
                        age_days(key->created, now_s), orphan_days, retire_note(key));
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "keymanager/estate.h"
+#include "common/text.h"
 #include "keymanager/fleet_internal.h"
 #include "keymanager/kms_truth.h"
 #include "keymanager/naming.h"
@@ -37,8 +38,7 @@ static void finish(estate_action *action, estate_result result, const char *form
     free(action->detail);
     va_list args;
     va_start(args, format);
-    if (vasprintf(&action->detail, format, args) < 0)
-        action->detail = NULL;
+    action->detail = text_vformat(format, args);
     va_end(args);
 }
 

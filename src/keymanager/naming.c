@@ -7,22 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
+
 #define ALIAS_ROOT       "alias/SPIRE_SERVER/"
 #define DESCRIPTION_ROOT "SPIRE_SERVER_KEY/"
 #define SPEC_DESCRIPTION "SPIRE_SERVER/"
-
-static char *format_new(const char *format, ...) __attribute__((format(printf, 1, 2)));
-
-static char *format_new(const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    char *text = NULL;
-    if (vasprintf(&text, format, args) < 0)
-        text = NULL;
-    va_end(args);
-    return text;
-}
 
 /* Trust domain as it appears in names: '.' becomes '_'. */
 static char *sanitize_trust_domain(const char *trust_domain)
@@ -43,7 +32,7 @@ static char *name_in_trust_domain(const char *root, const char *trust_domain, co
     char *td = sanitize_trust_domain(trust_domain);
     if (td == NULL)
         return NULL;
-    char *name = format_new("%s%s/%s", root, td, tail);
+    char *name = text_format("%s%s/%s", root, td, tail);
     free(td);
     return name;
 }
@@ -55,7 +44,7 @@ char *naming_trust_domain_prefix(const char *trust_domain)
 
 char *naming_server_prefix(const char *trust_domain, const char *server_id)
 {
-    char *tail = format_new("%s/", server_id);
+    char *tail = text_format("%s/", server_id);
     char *prefix = tail != NULL ? name_in_trust_domain(ALIAS_ROOT, trust_domain, tail) : NULL;
     free(tail);
     return prefix;
@@ -162,7 +151,7 @@ char *naming_alias_for_key(const char *trust_domain, const char *server_id, cons
     char *encoded = encode_key_id(key_id);
     char *alias = NULL;
     if (prefix != NULL && encoded != NULL)
-        alias = format_new("%s%s", prefix, encoded);
+        alias = text_format("%s%s", prefix, encoded);
     free(prefix);
     free(encoded);
     if (alias == NULL) {
