@@ -178,6 +178,12 @@ typedef struct {
     aws_retry_hooks retry_hooks; /* STS retries' randomness, clock, sleep; zero: the real ones */
 } aws_cred_fetch_ctx;
 
+/* One HTTP exchange of a credential source: marked as carrying secrets (the
+ * handle's buffers are wiped), bounded by ctx->call's deadline and cancel
+ * flag, through ctx->perform when set (tests). */
+int aws_cred_perform(const aws_cred_fetch_ctx *ctx, const aws_http_request *request,
+                     aws_http_response *response, aws_error *err);
+
 /* Gets credentials from the plan's source (network, files, process).
  * Returns 0, or -1 with err naming the source. */
 int aws_cred_plan_fetch(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx,

@@ -25,8 +25,8 @@ enum {
     IMDS_TOKEN_TTL_S = 21600,
 };
 
-static int perform(const aws_cred_fetch_ctx *ctx, const aws_http_request *request,
-                   aws_http_response *response, aws_error *err)
+int aws_cred_perform(const aws_cred_fetch_ctx *ctx, const aws_http_request *request,
+                     aws_http_response *response, aws_error *err)
 {
     memset(response, 0, sizeof *response);
     aws_http_request bounded = *request;
@@ -127,7 +127,7 @@ static const char *sts_region(const aws_cred_plan *plan)
 static int sts_send(void *user, const aws_http_request *request, aws_http_response *response,
                     aws_error *err)
 {
-    return perform(user, request, response, err);
+    return aws_cred_perform(user, request, response, err);
 }
 
 /* The fixed credentials an AssumeRole is signed with (the previous link of
@@ -277,7 +277,7 @@ static int fetch_container(const aws_cred_plan *plan, const aws_cred_fetch_ctx *
                                 .headers = headers,
                                 .timeout_ms = CONTAINER_TIMEOUT_MS};
     aws_http_response response;
-    int rc = perform(ctx, &request, &response, err);
+    int rc = aws_cred_perform(ctx, &request, &response, err);
     secret_free(header);
     if (rc == 0 && response.status != 200) {
         aws_error_set(err, AWS_ERR_CREDENTIALS, "endpoint answered HTTP %ld", response.status);
@@ -313,7 +313,7 @@ static int imds_get_token(imds_session *s, aws_error *err)
         .method = "PUT", .url = url, .headers = headers, .timeout_ms = imds_timeout(s->ctx)};
     aws_http_response response;
     OPENSSL_cleanse(s->token, sizeof s->token);
-    int rc = perform(s->ctx, &request, &response, err);
+    int rc = aws_cred_perform(s->ctx, &request, &response, err);
     if (rc == 0 && response.status == 200 && response.body != NULL &&
         response.body_len < sizeof s->token && response.body_len > 0) {
         snprintf(s->token, sizeof s->token, "%s", response.body);
@@ -341,7 +341,7 @@ static int imds_get_once(imds_session *s, const char *path, aws_http_response *r
                                 .url = url,
                                 .headers = s->token[0] != '\0' ? headers : NULL,
                                 .timeout_ms = imds_timeout(s->ctx)};
-    int rc = perform(s->ctx, &request, response, err);
+    int rc = aws_cred_perform(s->ctx, &request, response, err);
     OPENSSL_cleanse(header, sizeof header);
     return rc;
 }

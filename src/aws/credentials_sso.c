@@ -317,15 +317,6 @@ static void portal_error(const aws_cred_plan *plan, const aws_http_response *res
     snprintf(err->request_id, sizeof err->request_id, "%s", answer.request_id);
 }
 
-static int perform(const aws_cred_fetch_ctx *ctx, const aws_http_request *request,
-                   aws_http_response *response, aws_error *err)
-{
-    memset(response, 0, sizeof *response);
-    if (ctx->perform != NULL)
-        return ctx->perform(ctx->perform_ctx, request, response, err);
-    return aws_http_perform(ctx->http, request, response, err);
-}
-
 static int get_role_credentials(const aws_cred_plan *plan, const aws_cred_fetch_ctx *ctx,
                                 const char *token, aws_credentials *out, aws_error *err)
 {
@@ -350,7 +341,7 @@ static int get_role_credentials(const aws_cred_plan *plan, const aws_cred_fetch_
     aws_http_request request = {
         .method = "GET", .url = url, .headers = headers, .timeout_ms = SSO_TIMEOUT_MS};
     aws_http_response response;
-    int rc = perform(ctx, &request, &response, err);
+    int rc = aws_cred_perform(ctx, &request, &response, err);
     OPENSSL_cleanse(line, line_size);
     free(line);
     if (rc == 0 && response.status == 200)

@@ -275,6 +275,8 @@ typedef struct {
     int calls;
     char url[1024];
     char token_header[512];
+    int64_t deadline_ms;  /* the request's call deadline */
+    bool carries_secrets; /* the request was marked as carrying secrets */
 } fake_portal;
 
 static int portal_perform(void *ctx, const aws_http_request *request, aws_http_response *response,
@@ -284,6 +286,8 @@ static int portal_perform(void *ctx, const aws_http_request *request, aws_http_r
     fake_portal *portal = ctx;
     portal->calls++;
     snprintf(portal->url, sizeof portal->url, "%s", request->url);
+    portal->deadline_ms = request->call.deadline_ms;
+    portal->carries_secrets = request->carries_secrets;
     assert_string_equal(request->method, "GET");
     assert_null(request->sigv4_scope); /* unsigned */
     for (const char *const *h = request->headers; h != NULL && *h != NULL; h++) {
@@ -311,7 +315,9 @@ static int fetch_dev(fixture *f, fake_portal *portal, aws_credentials *out, aws_
 {
     aws_cred_plan *plan = calloc(1, sizeof *plan);
     assert_int_equal(resolve_profile(f, "dev", plan, err), 0);
-    aws_cred_fetch_ctx ctx = {.perform = portal_perform, .perform_ctx = portal, .now = NOW};
+    const aws_call_ctx call = {.deadline_ms = 123456789};
+    aws_cred_fetch_ctx ctx = {
+        .perform = portal_perform, .perform_ctx = portal, .call = &call, .now = NOW};
     aws_error_clear(err);
     int rc = aws_cred_plan_fetch(plan, &ctx, out, err);
     aws_cred_plan_clear(plan);
@@ -333,6 +339,8 @@ static void fetch_trades_the_cached_token(void **state)
     assert_string_equal(portal.url, "https://portal.sso.eu-west-1.amazonaws.com/federation/"
                                     "credentials?account_id=111122223333&role_name=SpireOperator");
     assert_string_equal(portal.token_header, "x-amz-sso_bearer_token: " TOKEN);
+    assert_int_equal(portal.deadline_ms, 123456789); /* the call's deadline bounds it */
+    assert_true(portal.carries_secrets);             /* a bearer token out, credentials back */
     assert_string_equal(creds.access_key_id, "ASIASSO");
     assert_string_equal(creds.source, "sso");
     assert_int_equal(creds.expiration, NOW + 3600);
