@@ -184,14 +184,14 @@ static int list_own_aliases(const key_fetch_options *options, const aws_call_ctx
 static bool add_tagged(const key_fetch_options *options, const tagged_key *key, alias_list *list)
 {
     const char *spire_id = aws_tag_set_get(&key->tags, TAG_KEY_ID);
-    char error[256];
+    km_status why = {0};
     char *alias = spire_id != NULL ? naming_alias_for_key(options->trust_domain, options->server_id,
-                                                          spire_id, error, sizeof error)
+                                                          spire_id, &why)
                                    : NULL;
     if (alias == NULL) {
         log_write(LOG_WARN, MODULE, "Tagged key skipped: no usable " TAG_KEY_ID " tag", "key_arn",
                   key->arn, TAG_KEY_ID, spire_id != NULL ? spire_id : "", "reason",
-                  spire_id != NULL ? error : "missing", LOG_END);
+                  spire_id != NULL ? why.message : "missing", LOG_END);
         return true;
     }
     alias_item *item = alias_list_push(list);

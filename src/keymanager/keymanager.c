@@ -217,12 +217,8 @@ int km_generate_key(km_manager *manager, const aws_call_ctx *call, const char *k
     if (state == NULL) {
         km_fail_not_configured(status);
     } else {
-        char error[512];
-        char *alias = naming_alias_for_key(state->trust_domain, state->server_id, key_id, error,
-                                           sizeof error);
-        if (alias == NULL) {
-            km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "%s", error);
-        } else {
+        char *alias = naming_alias_for_key(state->trust_domain, state->server_id, key_id, status);
+        if (alias != NULL) {
             aws_call_ctx ctx = call != NULL ? *call : (aws_call_ctx){0};
             rc = km_generate_in_state(state, &ctx, key_id, type, alias, out, status);
             free(alias);

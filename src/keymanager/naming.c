@@ -142,7 +142,7 @@ static char *decode_key_id(const char *encoded)
     return out;
 }
 
-char *naming_alias_for_key(const char *trust_domain, const char *server_id, const char *key_id,
+static char *alias_for_key(const char *trust_domain, const char *server_id, const char *key_id,
                            char *error, size_t error_size)
 {
     if (!key_id_encodable(key_id, error, error_size))
@@ -298,4 +298,14 @@ bool naming_split_description(const char *description, char **trust_domain, char
     }
     *trust_domain = td;
     return true;
+}
+
+char *naming_alias_for_key(const char *trust_domain, const char *server_id, const char *key_id,
+                           km_status *status)
+{
+    char error[512];
+    char *alias = alias_for_key(trust_domain, server_id, key_id, error, sizeof error);
+    if (alias == NULL)
+        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "%s", error);
+    return alias;
 }

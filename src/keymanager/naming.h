@@ -9,16 +9,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "keymanager/keymanager.h"
+
 #define NAMING_ALIAS_MAX 256
 
 /* "alias/SPIRE_SERVER/{TD}/" (malloc'd). */
 char *naming_trust_domain_prefix(const char *trust_domain);
 /* "alias/SPIRE_SERVER/{TD}/{SERVER_ID}/" (malloc'd). */
 char *naming_server_prefix(const char *trust_domain, const char *server_id);
-/* The full alias for a SPIRE key id; NULL with a reason in error when the id
- * cannot be encoded (empty, bad characters, contains "_2e"/"_2b", too long). */
+/* The full alias for a SPIRE key id; NULL with status INVALID_ARGUMENT and
+ * the reason when the id cannot be encoded (empty, bad characters, contains
+ * "_2e"/"_2b", too long). */
 char *naming_alias_for_key(const char *trust_domain, const char *server_id, const char *key_id,
-                           char *error, size_t error_size);
+                           km_status *status);
 
 /* Splits an alias of this trust domain into server id and decoded key id
  * (both malloc'd). False for aliases of other trust domains or other forms. */

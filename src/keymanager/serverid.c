@@ -288,8 +288,8 @@ static int read_server_id_file(const char *path, char out[SERVERID_LEN + 1], boo
     return rc;
 }
 
-int serverid_load_or_create(const char *path, char out[SERVERID_LEN + 1], char *error,
-                            size_t error_size)
+static int load_or_create(const char *path, char out[SERVERID_LEN + 1], char *error,
+                          size_t error_size)
 {
     bool missing = false;
     if (read_server_id_file(path, out, &missing, error, error_size) == 0)
@@ -312,4 +312,13 @@ int serverid_load_or_create(const char *path, char out[SERVERID_LEN + 1], char *
     default:
         return -1;
     }
+}
+
+int serverid_load_or_create(const char *path, char out[SERVERID_LEN + 1], km_status *status)
+{
+    char error[1000];
+    if (load_or_create(path, out, error, sizeof error) == 0)
+        return 0;
+    km_status_set(status, GRPC_STATUS_INTERNAL, "%s", error);
+    return -1;
 }

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "keymanager/keymanager.h"
+
 #define SERVERID_LEN 36 /* canonical 8-4-4-4-12 form */
 
 /* Parses a UUID (canonical form, optionally in braces or with "urn:uuid:",
@@ -23,8 +25,7 @@ bool serverid_parse(const char *text, char out[SERVERID_LEN + 1]);
 /* A new random (version 4) UUID in canonical form; false if no randomness. */
 bool serverid_generate(char out[SERVERID_LEN + 1]);
 /* Reads the id from path, creating the file when it does not exist. Returns
- * 0, or -1 with a message naming the path in error. */
-int serverid_load_or_create(const char *path, char out[SERVERID_LEN + 1], char *error,
-                            size_t error_size);
+ * 0, or -1 with status INTERNAL and a message naming the path. */
+int serverid_load_or_create(const char *path, char out[SERVERID_LEN + 1], km_status *status);
 
 #endif

@@ -61,8 +61,8 @@ static void on_signed(void *user, int rc, uint8_t *signature, size_t signature_l
 static int start_sign(sign_op *op, aws_error *err)
 {
     signing_choice choice;
-    char why[256];
-    if (!signing_choose(op->entry->type, &op->opts, &choice, why, sizeof why) ||
+    km_status unused = {0};
+    if (!signing_choose(op->entry->type, &op->opts, &choice, &unused) ||
         choice.digest_len != op->digest_len) {
         /* a successor of another type: what the first key's refusal said stands */
         *err = op->refusal;
@@ -149,11 +149,8 @@ static int check_request(const key_entry *entry, const km_signer_opts *opts, siz
                          km_status *status)
 {
     signing_choice choice;
-    char error[512];
-    if (!signing_choose(entry->type, opts, &choice, error, sizeof error)) {
-        km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "%s", error);
+    if (!signing_choose(entry->type, opts, &choice, status))
         return -1;
-    }
     if (data_len != choice.digest_len) {
         km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT,
                       "data is %zu bytes long; a %s digest is %zu bytes", data_len,

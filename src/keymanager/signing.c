@@ -100,8 +100,8 @@ static const char *algorithm_for(km_key_type type, km_hash hash, bool pss)
     }
 }
 
-bool signing_choose(km_key_type type, const km_signer_opts *opts, signing_choice *out, char *error,
-                    size_t error_size)
+static bool choose(km_key_type type, const km_signer_opts *opts, signing_choice *out, char *error,
+                   size_t error_size)
 {
     if (opts->hash == KM_HASH_UNSPECIFIED) {
         snprintf(error, error_size, "hash algorithm is required");
@@ -127,4 +127,14 @@ bool signing_choose(km_key_type type, const km_signer_opts *opts, signing_choice
     out->algorithm = algorithm;
     out->digest_len = digest_len;
     return true;
+}
+
+bool signing_choose(km_key_type type, const km_signer_opts *opts, signing_choice *out,
+                    km_status *status)
+{
+    char error[512];
+    if (choose(type, opts, out, error, sizeof error))
+        return true;
+    km_status_set(status, GRPC_STATUS_INVALID_ARGUMENT, "%s", error);
+    return false;
 }

@@ -15,9 +15,10 @@ typedef struct {
     size_t digest_len;     /* bytes SignData's data must have */
 } signing_choice;
 
-/* False with a reason in error when the combination is not supported. */
-bool signing_choose(km_key_type type, const km_signer_opts *opts, signing_choice *out, char *error,
-                    size_t error_size);
+/* False with status INVALID_ARGUMENT and the reason when the combination is
+ * not supported. */
+bool signing_choose(km_key_type type, const km_signer_opts *opts, signing_choice *out,
+                    km_status *status);
 
 /* Digest length in bytes of a hash; 0 for unspecified or unknown values. */
 size_t signing_digest_length(km_hash hash);

@@ -100,11 +100,8 @@ static char *load_server_id(const plugin_config *config, km_status *status)
         return NULL;
     }
     char id[SERVERID_LEN + 1];
-    char error[1000];
-    if (serverid_load_or_create(config->key_identifier_file, id, error, sizeof error) != 0) {
-        km_status_set(status, GRPC_STATUS_INTERNAL, "%s", error);
+    if (serverid_load_or_create(config->key_identifier_file, id, status) != 0)
         return NULL;
-    }
     char *copy = strdup(id);
     if (copy == NULL)
         km_status_set(status, GRPC_STATUS_INTERNAL, "out of memory");

@@ -28,13 +28,13 @@ static void test_prefixes(void **state)
 static void test_alias_plain_and_encoded(void **state)
 {
     (void)state;
-    char error[256] = "";
-    char *alias = naming_alias_for_key("example.org", SERVER, "x509-CA-A", error, sizeof error);
+    km_status status = {0};
+    char *alias = naming_alias_for_key("example.org", SERVER, "x509-CA-A", &status);
     assert_non_null(alias);
     assert_string_equal(alias, "alias/SPIRE_SERVER/example_org/"
                                "5f1e7c8a-0000-4000-8000-000000000001/x509-CA-A");
     free(alias);
-    alias = naming_alias_for_key("td", "s", "a.b+c/d_e", error, sizeof error);
+    alias = naming_alias_for_key("td", "s", "a.b+c/d_e", &status);
     assert_string_equal(alias, "alias/SPIRE_SERVER/td/s/a_2eb_2bc/d_e");
     free(alias);
 }
@@ -44,14 +44,15 @@ static void test_alias_refusals(void **state)
     (void)state;
     const char *bad[] = {"", "has space", "x_2ey", "x_2by", "/lead", "trail/", "a//b", "é"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char error[256] = "";
-        char *alias = naming_alias_for_key("td", "s", bad[i], error, sizeof error);
+        km_status status = {0};
+        char *alias = naming_alias_for_key("td", "s", bad[i], &status);
         assert_null(alias);
-        assert_true(strlen(error) > 0);
+        assert_true(strlen(status.message) > 0);
     }
-    char error[256] = "";
-    assert_null(naming_alias_for_key("td", "s", "", error, sizeof error));
-    assert_string_equal(error, "key id is required");
+    km_status status = {0};
+    assert_null(naming_alias_for_key("td", "s", "", &status));
+    assert_string_equal(status.message, "key id is required");
+    assert_int_equal(status.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 
 static void test_alias_length_limit(void **state)
@@ -62,20 +63,20 @@ static void test_alias_length_limit(void **state)
     char id[300];
     memset(id, 'k', room);
     id[room] = '\0';
-    char error[256] = "";
-    char *alias = naming_alias_for_key("td", "s", id, error, sizeof error);
+    km_status status = {0};
+    char *alias = naming_alias_for_key("td", "s", id, &status);
     assert_non_null(alias);
     assert_int_equal(strlen(alias), NAMING_ALIAS_MAX);
     free(alias);
     id[room] = 'k';
     id[room + 1] = '\0';
-    assert_null(naming_alias_for_key("td", "s", id, error, sizeof error));
-    assert_non_null(strstr(error, "256"));
+    assert_null(naming_alias_for_key("td", "s", id, &status));
+    assert_non_null(strstr(status.message, "256"));
     /* A '.' grows by two characters when encoded: counts after encoding. */
     memset(id, 'k', room - 2);
     id[room - 2] = '.';
     id[room - 1] = '\0';
-    assert_null(naming_alias_for_key("td", "s", id, error, sizeof error));
+    assert_null(naming_alias_for_key("td", "s", id, &status));
 }
 
 static void test_parse_alias(void **state)
@@ -105,11 +106,10 @@ static void test_parse_alias(void **state)
 static void test_round_trip(void **state)
 {
     (void)state;
-    char error[256];
+    km_status status = {0};
     const char *ids[] = {"JWT-Signer-B", "a.b", "a+b", "x/y.z"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        char *alias =
-            naming_alias_for_key("spiffe.example.org", "srv", ids[i], error, sizeof error);
+        char *alias = naming_alias_for_key("spiffe.example.org", "srv", ids[i], &status);
         char *server = NULL;
         char *key = NULL;
         assert_true(naming_parse_alias(alias, "spiffe.example.org", &server, &key));

@@ -128,15 +128,15 @@ static void test_creates_missing_file(void **state)
 {
     fixture *f = *state;
     char id[SERVERID_LEN + 1];
-    char error[512] = "";
-    assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), 0);
+    km_status status = {0};
+    assert_int_equal(serverid_load_or_create(f->path, id, &status), 0);
     struct stat st;
     assert_int_equal(stat(f->path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_string_equal(read_text(f->path), id);
     assert_int_equal(count_entries(f->dir), 1); /* no temp file left behind */
     char again[SERVERID_LEN + 1];
-    assert_int_equal(serverid_load_or_create(f->path, again, error, sizeof error), 0);
+    assert_int_equal(serverid_load_or_create(f->path, again, &status), 0);
     assert_string_equal(again, id);
 }
 
@@ -145,8 +145,8 @@ static void test_reads_existing_file(void **state)
     fixture *f = *state;
     write_text(f->path, "6BA7B810-9DAD-11D1-80B4-00C04FD430C8\n");
     char id[SERVERID_LEN + 1];
-    char error[512] = "";
-    assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), 0);
+    km_status status = {0};
+    assert_int_equal(serverid_load_or_create(f->path, id, &status), 0);
     assert_string_equal(id, "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
 }
 
@@ -155,13 +155,14 @@ static void test_corrupt_file_is_an_error_and_kept(void **state)
     fixture *f = *state;
     write_text(f->path, "garbage\n");
     char id[SERVERID_LEN + 1];
-    char error[512] = "";
-    assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), -1);
-    assert_non_null(strstr(error, f->path));
-    assert_non_null(strstr(error, "UUID"));
+    km_status status = {0};
+    assert_int_equal(serverid_load_or_create(f->path, id, &status), -1);
+    assert_non_null(strstr(status.message, f->path));
+    assert_non_null(strstr(status.message, "UUID"));
+    assert_int_equal(status.code, GRPC_STATUS_INTERNAL);
     assert_string_equal(read_text(f->path), "garbage\n");
     write_text(f->path, "");
-    assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), -1);
+    assert_int_equal(serverid_load_or_create(f->path, id, &status), -1);
     assert_string_equal(read_text(f->path), "");
 }
 
@@ -169,7 +170,7 @@ static void test_corrupt_file_names_the_character(void **state)
 {
     fixture *f = *state;
     char id[SERVERID_LEN + 1];
-    char error[512] = "";
+    km_status status = {0};
     char want[512];
     const struct {
         const char *content;
@@ -187,12 +188,12 @@ static void test_corrupt_file_names_the_character(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_text(f->path, cases[i].content);
-        assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), -1);
+        assert_int_equal(serverid_load_or_create(f->path, id, &status), -1);
         snprintf(want, sizeof want,
                  "server id file %s does not hold a UUID: %s (fix or remove it; removing it "
                  "gives this server a new id and new keys)",
                  f->path, cases[i].what);
-        assert_string_equal(error, want);
+        assert_string_equal(status.message, want);
         assert_string_equal(read_text(f->path), cases[i].content);
     }
 }
@@ -201,37 +202,38 @@ static void test_unreadable_paths_are_errors(void **state)
 {
     fixture *f = *state;
     char id[SERVERID_LEN + 1];
-    char error[512] = "";
+    km_status status = {0};
     char want[512];
     /* A directory where the file should be. */
     assert_int_equal(mkdir(f->path, 0700), 0);
-    assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), -1);
+    assert_int_equal(serverid_load_or_create(f->path, id, &status), -1);
     snprintf(want, sizeof want, "server id file %s is a directory, not a regular file", f->path);
-    assert_string_equal(error, want);
+    assert_string_equal(status.message, want);
     rmdir(f->path);
     /* A FIFO nobody writes to: an error at once, not a hang. */
     assert_int_equal(mkfifo(f->path, 0600), 0);
-    assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), -1);
+    assert_int_equal(serverid_load_or_create(f->path, id, &status), -1);
     snprintf(want, sizeof want, "server id file %s is a FIFO, not a regular file", f->path);
-    assert_string_equal(error, want);
+    assert_string_equal(status.message, want);
     unlink(f->path);
     /* A device that never ends. */
-    assert_int_equal(serverid_load_or_create("/dev/zero", id, error, sizeof error), -1);
-    assert_string_equal(error, "server id file /dev/zero is a device or special file, not a "
-                               "regular file");
+    assert_int_equal(serverid_load_or_create("/dev/zero", id, &status), -1);
+    assert_string_equal(status.message,
+                        "server id file /dev/zero is a device or special file, not a "
+                        "regular file");
     /* A symbolic link to a regular file is followed. */
     char target[256];
     snprintf(target, sizeof target, "%s/real", f->dir);
     write_text(target, "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
     assert_int_equal(symlink(target, f->path), 0);
-    assert_int_equal(serverid_load_or_create(f->path, id, error, sizeof error), 0);
+    assert_int_equal(serverid_load_or_create(f->path, id, &status), 0);
     assert_string_equal(id, "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
     unlink(f->path);
     /* A missing parent directory: cannot create. */
     char missing[256];
     snprintf(missing, sizeof missing, "%s/nope/key_metadata", f->dir);
-    assert_int_equal(serverid_load_or_create(missing, id, error, sizeof error), -1);
-    assert_non_null(strstr(error, missing));
+    assert_int_equal(serverid_load_or_create(missing, id, &status), -1);
+    assert_non_null(strstr(status.message, missing));
 }
 
 enum { CREATORS = 8 };
@@ -246,9 +248,9 @@ typedef struct {
 static void *create_racing(void *arg)
 {
     creator *c = arg;
-    char error[512];
+    km_status status = {0};
     pthread_barrier_wait(c->start);
-    c->rc = serverid_load_or_create(c->path, c->id, error, sizeof error);
+    c->rc = serverid_load_or_create(c->path, c->id, &status);
     return NULL;
 }
 

@@ -47,13 +47,13 @@ static void test_full_table(void **state)
             for (int pss = 0; pss < 2; pss++) {
                 km_signer_opts opts = {.hash = ALL_HASHES[h], .pss = pss, .pss_salt_length = -1};
                 signing_choice choice = {0};
-                char error[256] = "";
-                bool ok = signing_choose(ALL_TYPES[t], &opts, &choice, error, sizeof error);
+                km_status status = {0};
+                bool ok = signing_choose(ALL_TYPES[t], &opts, &choice, &status);
                 const char *want = expected(ALL_TYPES[t], ALL_HASHES[h], pss);
                 if (want == NULL) {
                     assert_false(ok);
-                    assert_non_null(strstr(error, signing_key_type_name(ALL_TYPES[t])));
-                    assert_non_null(strstr(error, signing_hash_name(ALL_HASHES[h])));
+                    assert_non_null(strstr(status.message, signing_key_type_name(ALL_TYPES[t])));
+                    assert_non_null(strstr(status.message, signing_hash_name(ALL_HASHES[h])));
                 } else {
                     assert_true(ok);
                     assert_string_equal(choice.algorithm, want);
@@ -71,9 +71,10 @@ static void test_unspecified_hash(void **state)
     (void)state;
     km_signer_opts opts = {.hash = KM_HASH_UNSPECIFIED};
     signing_choice choice;
-    char error[256];
-    assert_false(signing_choose(KM_KEY_TYPE_EC_P256, &opts, &choice, error, sizeof error));
-    assert_string_equal(error, "hash algorithm is required");
+    km_status status = {0};
+    assert_false(signing_choose(KM_KEY_TYPE_EC_P256, &opts, &choice, &status));
+    assert_string_equal(status.message, "hash algorithm is required");
+    assert_int_equal(status.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 
 static void test_unknown_values(void **state)
@@ -81,11 +82,11 @@ static void test_unknown_values(void **state)
     (void)state;
     km_signer_opts opts = {.hash = (km_hash)99};
     signing_choice choice;
-    char error[256];
-    assert_false(signing_choose(KM_KEY_TYPE_RSA_2048, &opts, &choice, error, sizeof error));
-    assert_non_null(strstr(error, "UNKNOWN"));
+    km_status status = {0};
+    assert_false(signing_choose(KM_KEY_TYPE_RSA_2048, &opts, &choice, &status));
+    assert_non_null(strstr(status.message, "UNKNOWN"));
     opts.hash = KM_HASH_SHA256;
-    assert_false(signing_choose((km_key_type)9, &opts, &choice, error, sizeof error));
+    assert_false(signing_choose((km_key_type)9, &opts, &choice, &status));
 }
 
 static void test_pss_salt_lengths(void **state)
@@ -95,17 +96,17 @@ static void test_pss_salt_lengths(void **state)
     for (size_t i = 0; i < 3; i++) {
         km_signer_opts opts = {.hash = KM_HASH_SHA384, .pss = true, .pss_salt_length = good[i]};
         signing_choice choice;
-        char error[256];
-        assert_true(signing_choose(KM_KEY_TYPE_RSA_4096, &opts, &choice, error, sizeof error));
+        km_status status = {0};
+        assert_true(signing_choose(KM_KEY_TYPE_RSA_4096, &opts, &choice, &status));
         assert_string_equal(choice.algorithm, "RSASSA_PSS_SHA_384");
     }
     const int32_t bad[] = {-2, 1, 32, 64};
     for (size_t i = 0; i < 4; i++) {
         km_signer_opts opts = {.hash = KM_HASH_SHA384, .pss = true, .pss_salt_length = bad[i]};
         signing_choice choice;
-        char error[256] = "";
-        assert_false(signing_choose(KM_KEY_TYPE_RSA_4096, &opts, &choice, error, sizeof error));
-        assert_non_null(strstr(error, "salt"));
+        km_status status = {0};
+        assert_false(signing_choose(KM_KEY_TYPE_RSA_4096, &opts, &choice, &status));
+        assert_non_null(strstr(status.message, "salt"));
     }
 }
 
