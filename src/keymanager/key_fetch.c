@@ -26,6 +26,10 @@ enum {
     ALIAS_PAGE_LIMIT = 100,
     FIRST_BACKOFF_MS = 250,
     MAX_BACKOFF_MS = 5000,
+    /* A timeout this close to Configure's deadline was our deadline's: the
+     * request timeout is cut to it, and curl's timer may fire a few
+     * milliseconds early. Such a timeout never hides an earlier cause. */
+    OWN_DEADLINE_SLACK_MS = 100,
     DEFAULT_STARTUP_BUDGET_MS = 30000,
 };
 
@@ -574,7 +578,8 @@ int key_fetch_all(const key_fetch_options *options, key_cache *cache, key_fetch_
         if (fetch_once(options, cache, plan, &failure) == 0)
             return 0;
         int64_t remaining = options->call.deadline_ms - clock_monotonic_ms();
-        bool own_deadline = failure.err.status == AWS_ERR_TIMEOUT && remaining <= 0;
+        bool own_deadline =
+            failure.err.status == AWS_ERR_TIMEOUT && remaining <= OWN_DEADLINE_SLACK_MS;
         if (!own_deadline || cause.operation == NULL)
             cause = failure;
         if (!transient(&failure.err) || remaining <= 0)
